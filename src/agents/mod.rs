@@ -1,0 +1,3 @@
+//! The agent contracts this binary speaks, built on `ocf`, `pg` and `cluster`.
+
+pub mod pgsql;

@@ -1,0 +1,294 @@
+//! The `pgsql` personality's configuration: every `OCF_RESKEY_*` parameter,
+//! parsed once into typed, immutable values.
+//!
+//! Defaults come from the meta-data table (`params.rs`), so what we advertise
+//! is what we use. Like the reference, a parameter that is set but empty stays
+//! empty (shell `${x=default}`), except numbers, where empty means "default".
+//! Unlike the reference, a malformed number, boolean or `rep_mode` is refused
+//! up front with `OCF_ERR_CONFIGURED` and a message naming the parameter,
+//! instead of surfacing later as a shell test error or a silent `false`.
+
+use std::path::PathBuf;
+
+use super::params::META;
+use crate::ocf::env::parse_bool;
+use crate::ocf::{Failure, OcfEnv};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RepMode {
+    None,
+    Async,
+    Sync,
+    Slave,
+}
+
+impl RepMode {
+    /// `is_replication` of the reference: async or sync.
+    pub fn is_replication(self) -> bool {
+        matches!(self, RepMode::Async | RepMode::Sync)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RepMode::None => "none",
+            RepMode::Async => "async",
+            RepMode::Sync => "sync",
+            RepMode::Slave => "slave",
+        }
+    }
+}
+
+/// The validated parameter set. Fields are the parameters of the same name.
+/// The recovery-file and election parameters are parsed and validated here
+/// for every mode, and read by the replication actions only.
+#[derive(Clone, Debug)]
+#[allow(dead_code)]
+pub struct Config {
+    pub pgctl: String,
+    pub start_opt: String,
+    pub ctl_opt: Vec<String>,
+    /// Accepted for compatibility; SQL goes through our own client, so psql
+    /// is never run.
+    pub psql: String,
+    pub pgdata: PathBuf,
+    pub pgdba: String,
+    pub pghost: String,
+    pub pgport: u16,
+    pub pglibs: String,
+    /// As given; empty means "pgdba" (see `monitor_user()`).
+    pub monitor_user: String,
+    pub monitor_password: String,
+    pub monitor_sql: String,
+    pub config: PathBuf,
+    pub pgdb: String,
+    pub logfile: PathBuf,
+    pub socketdir: String,
+    pub stop_escalate: u64,
+    pub rep_mode: RepMode,
+    /// Lower-cased, as the reference compares node names.
+    pub node_list: Vec<String>,
+    pub restore_command: String,
+    pub archive_cleanup_command: String,
+    pub recovery_end_command: String,
+    pub master_ip: String,
+    pub repuser: String,
+    pub primary_conninfo_opt: String,
+    pub restart_on_promote: bool,
+    pub replication_slot_name: String,
+    pub tmpdir: PathBuf,
+    pub xlog_check_count: u32,
+    pub crm_attr_timeout: u64,
+    pub stop_escalate_in_slave: u64,
+    pub check_wal_receiver: bool,
+    pub external_standby_node_list: Vec<String>,
+}
+
+/// The value of a parameter, or its advertised default when unset.
+fn raw<'a>(env: &'a OcfEnv, name: &str) -> &'a str {
+    match env.param(name) {
+        Some(v) => v,
+        None => META.param(name).and_then(|p| p.default).unwrap_or(""),
+    }
+}
+
+fn number<T: std::str::FromStr>(env: &OcfEnv, name: &str) -> Result<T, Failure> {
+    let mut v = raw(env, name).trim();
+    if v.is_empty() {
+        v = META.param(name).and_then(|p| p.default).unwrap_or("");
+    }
+    v.parse().map_err(|_| {
+        Failure::configured(format!(
+            "Invalid {name}: '{}' is not a non-negative whole number; set {name} to a \
+             number like {}",
+            raw(env, name),
+            META.param(name).and_then(|p| p.default).unwrap_or("0")
+        ))
+    })
+}
+
+fn boolean(env: &OcfEnv, name: &str) -> Result<bool, Failure> {
+    parse_bool(raw(env, name)).ok_or_else(|| {
+        Failure::configured(format!(
+            "Invalid {name}: '{}' is not a boolean; use true or false",
+            raw(env, name)
+        ))
+    })
+}
+
+fn node_names(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_ascii_lowercase).collect()
+}
+
+impl Config {
+    pub fn from_env(env: &OcfEnv) -> Result<Config, Failure> {
+        let pgdata = PathBuf::from(raw(env, "pgdata"));
+        let config = match env.param("config") {
+            Some(c) => PathBuf::from(c),
+            None => pgdata.join("postgresql.conf"),
+        };
+        let rep_mode = match raw(env, "rep_mode") {
+            "none" => RepMode::None,
+            "async" => RepMode::Async,
+            "sync" => RepMode::Sync,
+            "slave" => RepMode::Slave,
+            other => {
+                return Err(Failure::configured(format!(
+                    "Invalid rep_mode : {other} (use none, async, sync or slave)"
+                )))
+            }
+        };
+        let pgport: u16 = number(env, "pgport").map_err(|_| {
+            Failure::configured(format!(
+                "Invalid pgport: '{}' is not a TCP port number (1-65535)",
+                raw(env, "pgport")
+            ))
+        })?;
+        if pgport == 0 {
+            return Err(Failure::configured(
+                "Invalid pgport: 0 is not a TCP port number (1-65535)",
+            ));
+        }
+        let ctl_opt = shell_words::split(raw(env, "ctl_opt")).map_err(|e| {
+            Failure::configured(format!(
+                "Invalid ctl_opt: {e} in '{}'; balance the quotes",
+                raw(env, "ctl_opt")
+            ))
+        })?;
+        Ok(Config {
+            pgctl: raw(env, "pgctl").to_string(),
+            start_opt: raw(env, "start_opt").to_string(),
+            ctl_opt,
+            psql: raw(env, "psql").to_string(),
+            pgdata,
+            pgdba: raw(env, "pgdba").to_string(),
+            pghost: raw(env, "pghost").to_string(),
+            pgport,
+            pglibs: raw(env, "pglibs").to_string(),
+            monitor_user: raw(env, "monitor_user").to_string(),
+            monitor_password: raw(env, "monitor_password").to_string(),
+            monitor_sql: raw(env, "monitor_sql").to_string(),
+            config,
+            pgdb: raw(env, "pgdb").to_string(),
+            logfile: PathBuf::from(raw(env, "logfile")),
+            socketdir: raw(env, "socketdir").to_string(),
+            stop_escalate: number(env, "stop_escalate")?,
+            rep_mode,
+            node_list: node_names(raw(env, "node_list")),
+            restore_command: raw(env, "restore_command").to_string(),
+            archive_cleanup_command: raw(env, "archive_cleanup_command").to_string(),
+            recovery_end_command: raw(env, "recovery_end_command").to_string(),
+            master_ip: raw(env, "master_ip").to_string(),
+            repuser: raw(env, "repuser").to_string(),
+            primary_conninfo_opt: raw(env, "primary_conninfo_opt").to_string(),
+            restart_on_promote: boolean(env, "restart_on_promote")?,
+            replication_slot_name: raw(env, "replication_slot_name").to_string(),
+            tmpdir: PathBuf::from(raw(env, "tmpdir")),
+            xlog_check_count: number(env, "xlog_check_count")?,
+            crm_attr_timeout: number(env, "crm_attr_timeout")?,
+            stop_escalate_in_slave: number(env, "stop_escalate_in_slave")?,
+            check_wal_receiver: boolean(env, "check_wal_receiver")?,
+            external_standby_node_list: node_names(raw(env, "external_standby_node_list")),
+        })
+    }
+
+    /// The role monitor SQL runs as: `monitor_user`, or pgdba when unset.
+    pub fn monitor_user(&self) -> &str {
+        if self.monitor_user.is_empty() {
+            &self.pgdba
+        } else {
+            &self.monitor_user
+        }
+    }
+
+    /// The computed default of a parameter whose table default is `None`.
+    pub fn computed_default(env: &OcfEnv, name: &str) -> Option<String> {
+        match name {
+            "config" => Some(
+                PathBuf::from(raw(env, "pgdata"))
+                    .join("postgresql.conf")
+                    .display()
+                    .to_string(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ocf::OcfRc;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, Failure> {
+        let env = OcfEnv::from_vars(
+            pairs
+                .iter()
+                .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
+            &[],
+        );
+        Config::from_env(&env)
+    }
+
+    #[test]
+    fn defaults_match_the_reference() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.pgctl, "/usr/bin/pg_ctl");
+        assert_eq!(c.psql, "/usr/bin/psql");
+        assert_eq!(c.pgdata, PathBuf::from("/var/lib/pgsql/data"));
+        assert_eq!(
+            c.config,
+            PathBuf::from("/var/lib/pgsql/data/postgresql.conf")
+        );
+        assert_eq!(c.pgdba, "postgres");
+        assert_eq!(c.pgport, 5432);
+        assert_eq!(c.pglibs, "/usr/lib");
+        assert_eq!(c.monitor_sql, "select now();");
+        assert_eq!(c.pgdb, "template1");
+        assert_eq!(c.logfile, PathBuf::from("/dev/null"));
+        assert_eq!(c.stop_escalate, 90);
+        assert_eq!(c.rep_mode, RepMode::None);
+        assert_eq!(c.repuser, "postgres");
+        assert!(!c.restart_on_promote);
+        assert_eq!(c.tmpdir, PathBuf::from("/var/lib/pgsql/tmp"));
+        assert_eq!(c.xlog_check_count, 3);
+        assert_eq!(c.crm_attr_timeout, 5);
+        assert_eq!(c.stop_escalate_in_slave, 90);
+        assert!(!c.check_wal_receiver);
+        assert_eq!(c.monitor_user(), "postgres");
+    }
+
+    #[test]
+    fn config_follows_pgdata() {
+        let c = cfg(&[("pgdata", "/srv/pg")]).unwrap();
+        assert_eq!(c.config, PathBuf::from("/srv/pg/postgresql.conf"));
+    }
+
+    #[test]
+    fn malformed_values_are_configuration_errors() {
+        for (k, v, needle) in [
+            ("pgport", "54x", "pgport"),
+            ("pgport", "70000", "pgport"),
+            ("stop_escalate", "-1", "stop_escalate"),
+            ("xlog_check_count", "three", "xlog_check_count"),
+            ("restart_on_promote", "treu", "restart_on_promote"),
+            ("check_wal_receiver", "maybe", "check_wal_receiver"),
+            ("rep_mode", "synchronous", "rep_mode"),
+            ("ctl_opt", "-o 'unbalanced", "ctl_opt"),
+        ] {
+            let err = cfg(&[(k, v)]).unwrap_err();
+            assert_eq!(err.rc, OcfRc::ErrConfigured, "{k}={v}");
+            assert!(err.reason.contains(needle), "{k}={v}: {}", err.reason);
+        }
+    }
+
+    #[test]
+    fn empty_number_means_default() {
+        assert_eq!(cfg(&[("pgport", "")]).unwrap().pgport, 5432);
+    }
+
+    #[test]
+    fn node_lists_are_lower_cased() {
+        let c = cfg(&[("node_list", " Node1  NODE2\tnode3 ")]).unwrap();
+        assert_eq!(c.node_list, vec!["node1", "node2", "node3"]);
+    }
+}

@@ -1,0 +1,190 @@
+//! The `ocf:heartbeat:pgsql` contract.
+//!
+//! `run` is the whole life of one invocation: parse the configuration, run the
+//! validation levels the reference runs for this action, then the action.
+//! Everything an action needs (configuration, the PostgreSQL user, host facts,
+//! the deadline) is gathered once into `Pgsql` and never changes afterwards.
+
+mod config;
+mod ctl;
+mod monitor;
+pub mod params;
+mod promote;
+mod start;
+mod stop;
+mod validate;
+
+use std::time::Duration;
+
+pub use config::{Config, RepMode};
+use validate::HostFacts;
+
+use crate::ocf::{Action, ActionResult, Deadline, Failure, OcfEnv, OcfRc};
+use crate::os::OsUser;
+
+/// Everything one action works with, read once.
+pub struct Pgsql {
+    pub env: OcfEnv,
+    pub cfg: Config,
+    pub dba: OsUser,
+    pub facts: HostFacts,
+    pub deadline: Deadline,
+    pub action: Action,
+}
+
+/// The meta-data XML, with `config`'s default computed from `pgdata` as the
+/// reference does.
+pub fn metadata_xml(env: &OcfEnv) -> String {
+    params::META.to_xml(&|name| Config::computed_default(env, name))
+}
+
+/// The operation's deadline: Pacemaker's timeout, or the advertised default
+/// when run by hand without one.
+fn deadline_for(env: &OcfEnv, action: Action) -> Deadline {
+    let timeout = env
+        .op_timeout()
+        .or_else(|| params::META.action_timeout(action.name()))
+        .unwrap_or(Duration::from_secs(60));
+    Deadline::from_timeout(timeout)
+}
+
+/// Runs one action (meta-data, methods and usage are handled by the caller).
+pub fn run(action: Action, env: OcfEnv, program: &str) -> ActionResult {
+    let deadline = deadline_for(&env, action);
+    let cfg = Config::from_env(&env)?;
+    let probe = action == Action::Monitor && env.interval_ms() == 0;
+
+    // Level 0: always. The reference maps its failures for stop (0), monitor
+    // and status (7) because a node without the PostgreSQL user cannot be
+    // running the resource; validate-all and the rest report them.
+    let dba = match validate::level0(&cfg) {
+        Ok(dba) => dba,
+        Err(f) => {
+            return match action {
+                Action::ValidateAll => Err(f),
+                Action::Stop => {
+                    tracing::info!("{}; nothing to stop", f.reason);
+                    Ok(OcfRc::Success)
+                }
+                Action::Monitor | Action::Status => {
+                    tracing::info!("{}; reporting not running", f.reason);
+                    Ok(OcfRc::NotRunning)
+                }
+                _ => Err(f),
+            };
+        }
+    };
+
+    // Level 10: for every action but validate-all, which runs it only when
+    // asked for with OCF_CHECK_LEVEL=10.
+    let level10 = action != Action::ValidateAll || env.check_level >= 10;
+    let facts = if level10 {
+        match validate::level10(&cfg, &env, &dba, probe) {
+            Ok(f) => f,
+            Err(f) => return validation_failed(action, f, &cfg, &dba, &env, deadline),
+        }
+    } else {
+        HostFacts::default()
+    };
+    if action == Action::ValidateAll {
+        return Ok(OcfRc::Success);
+    }
+
+    match crate::os::user::current_user_name() {
+        Some(me) if me == "root" || me == cfg.pgdba => {}
+        _ => {
+            return Err(Failure::generic(format!(
+                "{program} must be run as root or {}",
+                cfg.pgdba
+            )))
+        }
+    }
+
+    let agent = Pgsql {
+        env,
+        cfg,
+        dba,
+        facts,
+        deadline,
+        action,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::generic(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(agent.dispatch())
+}
+
+/// A level-10 failure. The reference exits with the code for every action,
+/// so a missing binary or configuration file makes `stop` fail and gets the
+/// node fenced (spec §14.1 #2). We only let that happen when PostgreSQL might
+/// still be running: a stop or probe that finds no live postmaster reports
+/// "stopped", and a stop that finds one still stops it (with signals when
+/// pg_ctl itself is what is missing).
+fn validation_failed(
+    action: Action,
+    f: Failure,
+    cfg: &Config,
+    dba: &OsUser,
+    env: &OcfEnv,
+    deadline: Deadline,
+) -> ActionResult {
+    let probe = action == Action::Monitor && env.interval_ms() == 0;
+    let alive = crate::pg::pidfile::postmaster_alive(&cfg.pgdata, dba);
+    match action {
+        Action::Stop if alive.is_none() => {
+            tracing::warn!("{} (PostgreSQL is not running, so stop succeeds)", f.reason);
+            Ok(OcfRc::Success)
+        }
+        Action::Stop => {
+            tracing::warn!("{}; stopping the running PostgreSQL anyway", f.reason);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Failure::generic(format!("cannot start the async runtime: {e}")))?;
+            rt.block_on(stop::stop_without_pg_ctl(cfg, dba, deadline))
+        }
+        Action::Monitor if probe && alive.is_none() => {
+            tracing::info!("{} (probe: PostgreSQL is not running here)", f.reason);
+            Ok(OcfRc::NotRunning)
+        }
+        _ => Err(f),
+    }
+}
+
+impl Pgsql {
+    async fn dispatch(&self) -> ActionResult {
+        match self.action {
+            Action::Status => self.status(),
+            Action::Monitor => self.monitor().await,
+            Action::Start => self.start().await,
+            Action::Stop => self.stop().await,
+            Action::Promote => self.promote().await,
+            Action::Demote => self.demote().await,
+            Action::Notify => self.notify().await,
+            Action::ValidateAll | Action::MetaData | Action::Methods | Action::Usage => {
+                Ok(OcfRc::Success)
+            }
+        }
+    }
+
+    /// Replication is the next milestone of this agent; until it lands, a
+    /// replication configuration is refused clearly instead of half-run.
+    fn replication_unsupported(&self) -> Failure {
+        Failure::unimplemented(format!(
+            "rep_mode={} is not supported by this version of pgsql-ra yet; \
+             keep ocf:heartbeat:pgsql for replicated resources",
+            self.cfg.rep_mode.name()
+        ))
+    }
+
+    fn status(&self) -> ActionResult {
+        if crate::pg::pidfile::postmaster_alive(&self.cfg.pgdata, &self.dba).is_some() {
+            tracing::info!("PostgreSQL is up");
+            Ok(OcfRc::Success)
+        } else {
+            tracing::info!("PostgreSQL is down");
+            Ok(OcfRc::NotRunning)
+        }
+    }
+}

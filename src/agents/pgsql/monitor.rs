@@ -1,0 +1,111 @@
+//! `monitor`: is PostgreSQL running and answering?
+//!
+//! The cheap part first: the PID file and /proc say whether the postmaster
+//! lives. Only then one SQL round trip (`monitor_sql`) on one connection,
+//! with no child process at all.
+
+use super::Pgsql;
+use crate::cluster::attrd;
+use crate::ocf::{ActionResult, Failure, OcfRc};
+use crate::pg::pidfile::postmaster_alive;
+use crate::pg::{PidFile, SqlError};
+
+/// The outcome of one look at the server.
+#[derive(Debug)]
+pub(super) enum Health {
+    Down,
+    /// The postmaster lives and the monitor SQL succeeded.
+    Up,
+    /// The postmaster lives but SQL failed.
+    Unresponsive(PidFile, SqlError),
+}
+
+impl Pgsql {
+    /// `pgsql_real_monitor` for stand-alone mode.
+    pub(super) async fn health(&self) -> Health {
+        let Some(pf) = postmaster_alive(&self.cfg.pgdata, &self.dba) else {
+            return Health::Down;
+        };
+        let result = async {
+            let session = self.connect(Some(&pf)).await?;
+            session.simple_query(&self.cfg.monitor_sql).await
+        }
+        .await;
+        match result {
+            Ok(_) => Health::Up,
+            Err(e) => Health::Unresponsive(pf, e),
+        }
+    }
+
+    pub(super) async fn monitor(&self) -> ActionResult {
+        if self.cfg.rep_mode.is_replication() {
+            return Err(self.replication_unsupported());
+        }
+        let rc = match self.health().await {
+            Health::Down => {
+                tracing::info!("PostgreSQL is down");
+                Ok(OcfRc::NotRunning)
+            }
+            Health::Up => Ok(OcfRc::Success),
+            Health::Unresponsive(_, e) => Err(Failure::generic(format!(
+                "PostgreSQL {} isn't running: {e}",
+                self.cfg.pgdb
+            ))),
+        };
+        if self.cfg.check_wal_receiver {
+            self.publish_wal_receiver_status(&rc).await;
+        }
+        rc
+    }
+
+    /// `<rsc>-receiver-status`: "normal" when a walreceiver child of our
+    /// postmaster exists, "normal (master)" on a primary, "ERROR" otherwise.
+    async fn publish_wal_receiver_status(&self, rc: &ActionResult) {
+        let value = match PidFile::read(&self.cfg.pgdata) {
+            Some(pf) if has_wal_receiver(pf.pid) => "normal",
+            _ if matches!(rc, Ok(OcfRc::RunningPromoted)) => "normal (master)",
+            _ => {
+                tracing::warn!("wal receiver process is not running");
+                "ERROR"
+            }
+        };
+        let name = format!("{}-receiver-status", self.env.resource_name());
+        if let Err(e) = attrd::update(&name, Some(value), self.attr_deadline()).await {
+            tracing::warn!("cannot publish {name}: {e}");
+        }
+    }
+
+    /// Cluster-attribute writes get `crm_attr_timeout`, within the operation.
+    pub(super) fn attr_deadline(&self) -> crate::ocf::Deadline {
+        self.deadline.within(std::time::Duration::from_secs(
+            self.cfg.crm_attr_timeout.max(1),
+        ))
+    }
+}
+
+/// Is there a walreceiver among the children of `postmaster`? Both process
+/// titles count: `wal receiver process` (PostgreSQL <= 10) and `walreceiver`.
+pub(super) fn has_wal_receiver(postmaster: i32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| parent_of(*pid) == Some(postmaster))
+        .any(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    let title = String::from_utf8_lossy(&c).replace('\0', " ");
+                    title.contains("walreceiver") || title.contains("wal receiver")
+                })
+                .unwrap_or(false)
+        })
+}
+
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces: the fields
+    // after the last ')' are "state ppid ...".
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}

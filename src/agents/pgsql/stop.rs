@@ -1,0 +1,174 @@
+//! `stop`: fast shutdown, escalating to immediate, never returning before
+//! the postmaster is gone.
+//!
+//! A failed stop gets the node fenced, so this is the action that must work
+//! even when the configuration is broken: `stop_without_pg_ctl` stops a
+//! running server with the signals pg_ctl would send when pg_ctl itself is
+//! missing.
+
+use std::path::Path;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::{Config, Pgsql};
+use crate::ocf::{ActionResult, Deadline, Failure, OcfRc};
+use crate::os::OsUser;
+use crate::pg::pidfile::postmaster_alive;
+
+/// Polls until the postmaster of `pgdata` is gone or `deadline`; true if gone.
+async fn wait_gone(pgdata: &Path, dba: &OsUser, deadline: Deadline) -> bool {
+    let mut pause = Duration::from_millis(20);
+    loop {
+        if postmaster_alive(pgdata, dba).is_none() {
+            return true;
+        }
+        if deadline.expired() {
+            return false;
+        }
+        tokio::time::sleep(pause.min(deadline.remaining())).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// How long to give `-m fast` before `-m immediate`: `escalate` seconds, cut
+/// to fit the operation timeout as the reference does (timeout - 10 s), and in
+/// any case leaving 10 s (or a third of a short budget) for the immediate
+/// shutdown.
+fn fast_phase(escalate: u64, op_timeout: Option<Duration>, deadline: &Deadline) -> Duration {
+    let mut secs = escalate;
+    if let Some(t) = op_timeout {
+        let t = t.as_secs();
+        if secs >= t {
+            secs = t.saturating_sub(10);
+            tracing::info!(
+                "stop_escalate(or stop_escalate_in_slave) time is adjusted to {secs} based on \
+                 the configured timeout."
+            );
+        }
+    }
+    let left = deadline.remaining();
+    let reserve = (left / 3).min(Duration::from_secs(10));
+    Duration::from_secs(secs).min(left - reserve)
+}
+
+impl Pgsql {
+    pub(super) async fn stop(&self) -> ActionResult {
+        if self.cfg.check_wal_receiver {
+            let name = format!("{}-receiver-status", self.env.resource_name());
+            if let Err(e) = crate::cluster::attrd::update(&name, None, self.attr_deadline()).await {
+                tracing::warn!("cannot delete {name}: {e}");
+            }
+        }
+        let Some(pf) = postmaster_alive(&self.cfg.pgdata, &self.dba) else {
+            tracing::info!("PostgreSQL is already stopped.");
+            return Ok(OcfRc::Success);
+        };
+        let fast = fast_phase(
+            self.cfg.stop_escalate,
+            self.env.op_timeout(),
+            &self.deadline,
+        );
+        if !fast.is_zero() {
+            match self.pg_ctl_stop("fast", self.deadline.within(fast)).await {
+                Ok(out) if !out.success() => {
+                    tracing::warn!("pg_ctl stop -m fast: {}", out.combined())
+                }
+                Err(e) => tracing::warn!("pg_ctl stop -m fast: {e}"),
+                Ok(_) => {}
+            }
+            if wait_gone(&self.cfg.pgdata, &self.dba, self.deadline.within(fast)).await {
+                return self.stopped();
+            }
+            tracing::info!(
+                "PostgreSQL failed to stop after {}s using -m fast. Trying -m immediate...",
+                fast.as_secs()
+            );
+        }
+        match self.pg_ctl_stop("immediate", self.deadline).await {
+            Ok(out) if !out.success() => {
+                tracing::warn!("pg_ctl stop -m immediate: {}", out.combined())
+            }
+            Err(e) => {
+                // pg_ctl could not even run: send SIGQUIT ourselves.
+                tracing::warn!("pg_ctl stop -m immediate: {e}; sending SIGQUIT");
+                let _ = kill(Pid::from_raw(pf.pid), Signal::SIGQUIT);
+            }
+            Ok(_) => {}
+        }
+        if wait_gone(&self.cfg.pgdata, &self.dba, self.deadline).await {
+            return self.stopped();
+        }
+        Err(Failure::generic(format!(
+            "PostgreSQL (pid {}) is still running after fast and immediate shutdown",
+            pf.pid
+        )))
+    }
+
+    fn stopped(&self) -> ActionResult {
+        remove_dead_pidfile(&self.cfg.pgdata, &self.dba);
+        tracing::info!("PostgreSQL is down");
+        Ok(OcfRc::Success)
+    }
+}
+
+/// The postmaster is gone; a PID file left by a crash goes too.
+fn remove_dead_pidfile(pgdata: &Path, dba: &OsUser) {
+    if postmaster_alive(pgdata, dba).is_none() {
+        let _ = std::fs::remove_file(pgdata.join("postmaster.pid"));
+    }
+}
+
+/// Stops a running server with signals (SIGINT = fast shutdown, then SIGQUIT
+/// = immediate), for when the configuration is too broken to run pg_ctl.
+pub(super) async fn stop_without_pg_ctl(
+    cfg: &Config,
+    dba: &OsUser,
+    deadline: Deadline,
+) -> ActionResult {
+    let Some(pf) = postmaster_alive(&cfg.pgdata, dba) else {
+        return Ok(OcfRc::Success);
+    };
+    let pid = Pid::from_raw(pf.pid);
+    let fast = fast_phase(cfg.stop_escalate, None, &deadline);
+    let _ = kill(pid, Signal::SIGINT);
+    if wait_gone(&cfg.pgdata, dba, deadline.within(fast)).await {
+        remove_dead_pidfile(&cfg.pgdata, dba);
+        return Ok(OcfRc::Success);
+    }
+    let _ = kill(pid, Signal::SIGQUIT);
+    if wait_gone(&cfg.pgdata, dba, deadline).await {
+        remove_dead_pidfile(&cfg.pgdata, dba);
+        return Ok(OcfRc::Success);
+    }
+    Err(Failure::generic(format!(
+        "PostgreSQL (pid {}) is still running after SIGINT and SIGQUIT",
+        pf.pid
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escalation_fits_the_timeout() {
+        let d = Deadline::from_timeout(Duration::from_secs(120));
+        // 90 < 120: kept (the budget is 115 s, 10 s stay for immediate).
+        assert_eq!(
+            fast_phase(90, Some(Duration::from_secs(120)), &d).as_secs(),
+            90
+        );
+        // 90 >= 60: timeout - 10 as the reference, then capped so that 10 s
+        // of our 55 s budget remain.
+        let d = Deadline::from_timeout(Duration::from_secs(60));
+        assert!(fast_phase(90, Some(Duration::from_secs(60)), &d).as_secs() >= 44);
+        assert!(fast_phase(90, Some(Duration::from_secs(60)), &d).as_secs() <= 45);
+        let d = Deadline::from_timeout(Duration::from_secs(600));
+        assert_eq!(
+            fast_phase(5, Some(Duration::from_secs(600)), &d).as_secs(),
+            5
+        );
+    }
+}

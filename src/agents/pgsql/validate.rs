@@ -1,0 +1,200 @@
+//! Validation of the `pgsql` personality, at the reference's two levels.
+//!
+//! Level 0 (what `validate-all` does by default, and what `pcs resource create`
+//! runs on nodes that may not even have PostgreSQL): the parameters make sense
+//! on their own. Level 10 (before every other action): this host can run the
+//! resource - binaries, configuration file, data directory. The checks, their
+//! order and their exit codes follow the reference (spec §4), and the side
+//! effects of the reference's level 10 (editing postgresql.conf, creating
+//! tmpdir) are left to the replication code that needs them.
+
+use std::path::PathBuf;
+
+use super::config::{Config, RepMode};
+use crate::ocf::{Failure, OcfEnv};
+use crate::os::process::find_executable;
+use crate::os::OsUser;
+use crate::pg::{conf, PgVersion};
+
+/// What level 10 found out about the host, used by the actions.
+#[derive(Debug, Clone, Default)]
+pub struct HostFacts {
+    pub version: Option<PgVersion>,
+    pub pgctl: Option<PathBuf>,
+    pub config_readable: bool,
+    /// socketdir as configured, or (PostgreSQL < 9.3) taken from
+    /// `unix_socket_directory` in the configuration file.
+    pub socketdir: Option<PathBuf>,
+}
+
+/// Level 0: the PostgreSQL user exists and the monitor credentials are
+/// consistent. Returns the user.
+pub fn level0(cfg: &Config) -> Result<OsUser, Failure> {
+    let dba = match OsUser::lookup(&cfg.pgdba) {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            return Err(Failure::installed(format!(
+                "User {} doesn't exist",
+                cfg.pgdba
+            )))
+        }
+        Err(e) => {
+            return Err(Failure::installed(format!(
+                "User {} cannot be looked up: {e}",
+                cfg.pgdba
+            )))
+        }
+    };
+    if cfg.monitor_user.is_empty() && !cfg.monitor_password.is_empty() {
+        return Err(Failure::configured(
+            "monitor_user has to be set if monitor_password is set",
+        ));
+    }
+    Ok(dba)
+}
+
+/// Level 10: can this host run the resource? `probe` relaxes the checks that
+/// a node without the resource would fail (configuration file, data
+/// directory), as the reference does.
+pub fn level10(
+    cfg: &Config,
+    env: &OcfEnv,
+    dba: &OsUser,
+    probe: bool,
+) -> Result<HostFacts, Failure> {
+    let mut facts = HostFacts {
+        version: PgVersion::read(&cfg.pgdata),
+        ..HostFacts::default()
+    };
+
+    facts.pgctl = if env.tester_fails_binaries() {
+        None
+    } else {
+        find_executable(&cfg.pgctl)
+    };
+    if facts.pgctl.is_none() {
+        return Err(Failure::installed(format!(
+            "Setup problem: couldn't find command: {}",
+            cfg.pgctl
+        )));
+    }
+
+    facts.config_readable = cfg.config.is_file();
+    if !facts.config_readable {
+        if probe {
+            tracing::info!("Unable to read {} during probe.", cfg.config.display());
+        } else {
+            return Err(Failure::installed(format!(
+                "Configuration file {} doesn't exist",
+                cfg.config.display()
+            )));
+        }
+    }
+
+    facts.socketdir = (!cfg.socketdir.is_empty()).then(|| PathBuf::from(&cfg.socketdir));
+    if facts.config_readable {
+        let old = facts.version.is_some_and(|v| !v.at_least(9, 3));
+        if old {
+            // The reference meant to do this and never did (spec §14.1 #11).
+            if facts.socketdir.is_none() {
+                facts.socketdir = conf::get(&cfg.config, "unix_socket_directory")
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from);
+            }
+        } else if facts.socketdir.is_none()
+            && conf::get(&cfg.config, "unix_socket_directories").is_some_and(|v| !v.is_empty())
+        {
+            return Err(Failure::configured(
+                "In PostgreSQL 9.3 or higher, socketdir can't be empty if you define \
+                 unix_socket_directories in the postgresql.conf.",
+            ));
+        }
+    }
+
+    if probe {
+        tracing::debug!("Don't check {} during probe", cfg.pgdata.display());
+    } else if !dba.can_write(&cfg.pgdata) {
+        return Err(Failure::perm(format!(
+            "Directory {} is not writable by {}",
+            cfg.pgdata.display(),
+            cfg.pgdba
+        )));
+    }
+
+    replication_checks(cfg, env, &facts, probe)?;
+    Ok(facts)
+}
+
+/// The parameter checks of replication and slave mode (spec §4.2 steps 6-9),
+/// without their file-system side effects.
+fn replication_checks(
+    cfg: &Config,
+    env: &OcfEnv,
+    facts: &HostFacts,
+    probe: bool,
+) -> Result<(), Failure> {
+    let rep = cfg.rep_mode;
+    if rep.is_replication() || rep == RepMode::Slave {
+        if facts.version.is_some_and(|v| !v.at_least(9, 1)) {
+            return Err(Failure::installed(
+                "Replication mode needs PostgreSQL 9.1 or higher.",
+            ));
+        }
+        if cfg.master_ip.is_empty() {
+            return Err(Failure::configured("master_ip can't be empty."));
+        }
+    }
+    if rep.is_replication() {
+        if !env.is_promotable() {
+            return Err(Failure::configured(
+                "Replication(rep_mode=async or sync) requires Master/Slave configuration.",
+            ));
+        }
+        if !cfg.external_standby_node_list.is_empty() && rep != RepMode::Sync {
+            return Err(Failure::configured(
+                "external_standby_node_list requires rep_mode=sync.",
+            ));
+        }
+        if cfg.node_list.is_empty() {
+            return Err(Failure::configured("node_list can't be empty."));
+        }
+    }
+    if rep == RepMode::Slave && env.is_promotable() {
+        return Err(Failure::configured(
+            "Replication(rep_mode=slave) does not support Master/Slave configuration.",
+        ));
+    }
+    if !cfg.replication_slot_name.is_empty() {
+        match facts.version {
+            Some(v) if !v.at_least(9, 4) => {
+                return Err(Failure::configured(
+                    "Replication slot needs PostgreSQL 9.4 or higher.",
+                ))
+            }
+            Some(_) => {}
+            // No PG_VERSION: this node has no data directory. That is a
+            // local problem (5), never a cluster-wide fatal one (the
+            // reference's 6, spec §14.1 #3); a probe simply goes on.
+            None if probe => {}
+            None => {
+                return Err(Failure::installed(format!(
+                    "Cannot read {}: the PostgreSQL version is needed to use \
+                     replication_slot_name",
+                    cfg.pgdata.join("PG_VERSION").display()
+                )))
+            }
+        }
+        if !cfg
+            .replication_slot_name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(Failure::configured(format!(
+                "Invalid replication_slot_name({}). only use lower case letters, numbers, \
+                 and the underscore character.",
+                cfg.replication_slot_name
+            )));
+        }
+    }
+    Ok(())
+}

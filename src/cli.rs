@@ -1,0 +1,155 @@
+//! The command line: `<agent> ACTION` as Pacemaker calls it, plus what an
+//! operator debugging by hand needs (`--param key=value`, `--help`).
+//!
+//! Pacemaker passes exactly one argument; the OCF standard says extra ones
+//! are ignored, so everything after the action is accepted and dropped.
+
+use std::ffi::OsString;
+
+use clap::{Arg, ArgAction, Command};
+
+/// Which agent contract this invocation speaks, from argv[0]'s file name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Personality {
+    /// `ocf:heartbeat:pgsql` (also the binary's own name, `pgsql-ra`).
+    Pgsql,
+    /// PAF's `ocf:heartbeat:pgsqlms`.
+    Pgsqlms,
+}
+
+impl Personality {
+    pub fn from_argv0(argv0: &str) -> Personality {
+        let base = argv0.rsplit('/').next().unwrap_or(argv0);
+        match base {
+            "pgsqlms" => Personality::Pgsqlms,
+            _ => Personality::Pgsql,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Invocation {
+    pub program: String,
+    pub action: Option<String>,
+    pub params: Vec<(String, String)>,
+}
+
+fn command(program: &str) -> Command {
+    Command::new("pgsql-ra")
+        .bin_name(program.to_string())
+        .about(
+            "OCF resource agent for PostgreSQL (drop-in for ocf:heartbeat:pgsql).\n\
+             Pacemaker runs it as `<agent> ACTION` with OCF_RESKEY_* variables.",
+        )
+        .after_help(
+            "Actions: start stop status monitor promote demote notify meta-data methods \
+             validate-all usage\n\n\
+             Example, checking a resource by hand:\n  \
+             OCF_RESKEY_pgdata=/var/lib/postgresql/15/main pgsql-ra monitor\n  \
+             pgsql-ra --param pgdata=/var/lib/postgresql/15/main --param CRM_meta_timeout=20000 monitor",
+        )
+        .disable_version_flag(true)
+        .arg(
+            Arg::new("param")
+                .long("param")
+                .short('p')
+                .value_name("KEY=VALUE")
+                .action(ArgAction::Append)
+                .help("Set OCF_RESKEY_KEY=VALUE (wins over the environment)"),
+        )
+        .arg(Arg::new("action").value_name("ACTION").help("The OCF action to run"))
+        .arg(
+            Arg::new("extra")
+                .num_args(0..)
+                .trailing_var_arg(true)
+                .allow_hyphen_values(true)
+                .hide(true),
+        )
+}
+
+/// Parses argv. `Err` carries clap's own message (help, or a usage error)
+/// for the caller to print with clap's exit code.
+pub fn parse(args: Vec<OsString>) -> Result<Invocation, clap::Error> {
+    let program = args
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "pgsql-ra".to_string());
+    let m = command(&program).try_get_matches_from(args)?;
+    let mut params = Vec::new();
+    for p in m.get_many::<String>("param").into_iter().flatten() {
+        match p.split_once('=') {
+            Some((k, v)) if !k.is_empty() => params.push((k.to_string(), v.to_string())),
+            _ => {
+                return Err(command(&program).error(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!("--param takes KEY=VALUE, got '{p}'"),
+                ))
+            }
+        }
+    }
+    Ok(Invocation {
+        program,
+        action: m.get_one::<String>("action").cloned(),
+        params,
+    })
+}
+
+/// The reference's usage text, with our program name.
+pub fn usage(program: &str) -> String {
+    format!(
+        "        usage: {program} start|stop|status|monitor|promote|demote|notify|meta-data|validate-all|methods
+
+        {program} manages a PostgreSQL Server as an HA resource.
+
+        The 'start' operation starts the PostgreSQL server.
+        The 'stop' operation stops the PostgreSQL server.
+        The 'status' operation reports whether the PostgreSQL is up.
+        The 'monitor' operation reports whether the PostgreSQL is running.
+        The 'promote' operation promotes the PostgreSQL server.
+        The 'demote' operation demotes the PostgreSQL server.
+        The 'validate-all' operation reports whether the parameters are valid.
+        The 'methods' operation reports on the methods {program} supports.
+"
+    )
+}
+
+pub const METHODS: &str =
+    "    start\n    stop\n    status\n    monitor\n    promote\n    demote\n    \
+                           notify\n    methods\n    meta-data\n    validate-all\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Invocation {
+        parse(args.iter().map(OsString::from).collect()).unwrap()
+    }
+
+    #[test]
+    fn extra_arguments_are_ignored() {
+        let i = p(&["pgsql", "monitor", "extra", "-x"]);
+        assert_eq!(i.action.as_deref(), Some("monitor"));
+    }
+
+    #[test]
+    fn params_by_flag() {
+        let i = p(&["pgsql", "--param", "pgport=5433", "-p", "x=a=b", "start"]);
+        assert_eq!(
+            i.params,
+            vec![("pgport".into(), "5433".into()), ("x".into(), "a=b".into())]
+        );
+    }
+
+    #[test]
+    fn personality_from_basename() {
+        assert_eq!(
+            Personality::from_argv0("/usr/lib/ocf/resource.d/upfront/pgsqlms"),
+            Personality::Pgsqlms
+        );
+        assert_eq!(Personality::from_argv0("pgsql"), Personality::Pgsql);
+        assert_eq!(
+            Personality::from_argv0("./target/pgsql-ra"),
+            Personality::Pgsql
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! pgsql-ra: one binary, several OCF resource-agent contracts for PostgreSQL.
+//!
+//! Pick the personality (argv[0]) and the action (argv[1]), run it, print the
+//! exit reason of a failure, exit with the OCF code.
+
+mod agents;
+mod cli;
+mod cluster;
+mod ocf;
+mod os;
+mod pg;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use cli::Personality;
+use ocf::{Action, OcfEnv, OcfRc};
+
+fn main() -> ExitCode {
+    let inv = match cli::parse(std::env::args_os().collect()) {
+        Ok(inv) => inv,
+        Err(e) => {
+            let _ = e.print();
+            // --help is not an error; a malformed --param is bad arguments.
+            return ExitCode::from(if e.use_stderr() {
+                OcfRc::ErrArgs.code()
+            } else {
+                0
+            });
+        }
+    };
+    let env = OcfEnv::from_process(&inv.params);
+    let personality = Personality::from_argv0(&inv.program);
+    let script = inv
+        .program
+        .rsplit('/')
+        .next()
+        .unwrap_or("pgsql")
+        .to_string();
+    ocf::log::init(ocf::log::LogSinks::from_env(&env, &script));
+
+    let Some(word) = inv.action.as_deref() else {
+        print!("{}", cli::usage(&inv.program));
+        return ExitCode::from(OcfRc::ErrGeneric.code());
+    };
+    let Some(action) = Action::parse(word) else {
+        print!("{}", cli::usage(&inv.program));
+        return finish(Err(ocf::Failure::unimplemented(format!(
+            "unknown action '{word}'"
+        ))));
+    };
+    if personality == Personality::Pgsqlms {
+        return finish(Err(ocf::Failure::unimplemented(
+            "the pgsqlms (PAF) personality is not available in this version of pgsql-ra; \
+             install it as .../upfront/pgsql and use the pgsql parameters",
+        )));
+    }
+
+    let result = match action {
+        Action::MetaData => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(agents::pgsql::metadata_xml(&env).as_bytes());
+            Ok(OcfRc::Success)
+        }
+        Action::Methods => {
+            print!("{}", cli::METHODS);
+            Ok(OcfRc::Success)
+        }
+        Action::Usage => {
+            print!("{}", cli::usage(&inv.program));
+            Ok(OcfRc::Success)
+        }
+        _ => agents::pgsql::run(action, env, &inv.program),
+    };
+    finish(result)
+}
+
+/// Prints the exit reason of a failure and turns the result into the code.
+fn finish(result: ocf::ActionResult) -> ExitCode {
+    match result {
+        Ok(rc) => ExitCode::from(rc.code()),
+        Err(f) => {
+            ocf::log::exit_reason(&f.reason);
+            ExitCode::from(f.rc.code())
+        }
+    }
+}

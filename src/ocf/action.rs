@@ -1,0 +1,74 @@
+//! The actions an OCF agent can be asked for, parsed from argv[1].
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Start,
+    Stop,
+    Status,
+    Monitor,
+    Promote,
+    Demote,
+    Notify,
+    MetaData,
+    Methods,
+    ValidateAll,
+    Usage,
+}
+
+impl Action {
+    pub const ALL: [Action; 11] = [
+        Action::Start,
+        Action::Stop,
+        Action::Status,
+        Action::Monitor,
+        Action::Promote,
+        Action::Demote,
+        Action::Notify,
+        Action::MetaData,
+        Action::Methods,
+        Action::ValidateAll,
+        Action::Usage,
+    ];
+
+    pub fn parse(word: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.name() == word)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Status => "status",
+            Action::Monitor => "monitor",
+            Action::Promote => "promote",
+            Action::Demote => "demote",
+            Action::Notify => "notify",
+            Action::MetaData => "meta-data",
+            Action::Methods => "methods",
+            Action::ValidateAll => "validate-all",
+            Action::Usage => "usage",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_round_trips() {
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.name()), Some(a));
+        }
+        assert_eq!(Action::parse("reload"), None);
+        assert_eq!(Action::parse("START"), None);
+    }
+}

@@ -1,0 +1,13 @@
+//! PostgreSQL access: the data directory's files (PID file, version,
+//! configuration), SQL sessions and password lookup. Nothing here knows about
+//! Pacemaker.
+
+pub mod conf;
+pub mod pgpass;
+pub mod pidfile;
+pub mod session;
+pub mod version;
+
+pub use pidfile::PidFile;
+pub use session::{ConnParams, Host, Session, SqlError};
+pub use version::PgVersion;

@@ -1,0 +1,80 @@
+//! Password lookup in `.pgpass`, as libpq does it for psql.
+//!
+//! Since resource-agents 4.18 `monitor_password` is optional because psql,
+//! run as pgdba, finds the password in pgdba's `~/.pgpass` (or `PGPASSFILE`).
+//! We do not run psql, so we read the file ourselves with libpq's rules:
+//! `host:port:db:user:password`, `*` matches anything, `\` escapes `:` and `\`,
+//! the first matching line wins, and a socket connection matches `localhost`.
+
+use std::path::Path;
+
+fn split_fields(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    fields.last_mut().unwrap().push(n);
+                }
+            }
+            ':' if fields.len() < 5 => fields.push(String::new()),
+            c => fields.last_mut().unwrap().push(c),
+        }
+    }
+    fields
+}
+
+/// The password for the connection, if a line matches.
+pub fn lookup_in(text: &str, host: &str, port: u16, db: &str, user: &str) -> Option<String> {
+    let port = port.to_string();
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let f = split_fields(line);
+        if f.len() != 5 {
+            continue;
+        }
+        let m = |pat: &str, val: &str| pat == "*" || pat == val;
+        if m(&f[0], host) && m(&f[1], &port) && m(&f[2], db) && m(&f[3], user) {
+            return Some(f[4].clone());
+        }
+    }
+    None
+}
+
+/// Reads the file and looks the connection up. libpq ignores a file that
+/// group or others can read; so do we.
+pub fn lookup(file: &Path, host: &str, port: u16, db: &str, user: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(file).ok()?;
+    if !meta.is_file() || meta.permissions().mode() & 0o077 != 0 {
+        return None;
+    }
+    lookup_in(&std::fs::read_to_string(file).ok()?, host, port, db, user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_match_with_wildcards() {
+        let t = "# comment\nother:*:*:*:no\n*:5432:*:mon:s3cret\n*:*:*:*:fallback\n";
+        assert_eq!(
+            lookup_in(t, "localhost", 5432, "template1", "mon").as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(
+            lookup_in(t, "localhost", 5433, "template1", "mon").as_deref(),
+            Some("fallback")
+        );
+    }
+
+    #[test]
+    fn escaped_colons() {
+        let t = "*:*:*:u:pa\\:ss\\\\x\n";
+        assert_eq!(lookup_in(t, "h", 1, "d", "u").as_deref(), Some("pa:ss\\x"));
+    }
+}
