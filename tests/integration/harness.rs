@@ -1,0 +1,425 @@
+//! The test kit: throw-away PostgreSQL instances and a runner for the real
+//! agent binary (ours, or the stock shell agent for differential tests).
+//!
+//! Tests run as root, like pacemaker-execd runs agents; PostgreSQL runs as the
+//! `postgres` user. Each `PgInstance` owns a temporary directory with its data
+//! directory, socket directory and log, and stops its server when dropped.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+pub const PGDBA: &str = "postgres";
+
+/// Where the PostgreSQL 15 server binaries are (Debian layout unless
+/// `PGRA_PG_BINDIR` says otherwise).
+pub fn pg_bindir() -> PathBuf {
+    std::env::var_os("PGRA_PG_BINDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"))
+}
+
+pub fn our_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pgsql-ra"))
+}
+
+/// The stock agent, when resource-agents is installed.
+pub fn stock_agent() -> Option<PathBuf> {
+    let p = PathBuf::from("/usr/lib/ocf/resource.d/heartbeat/pgsql");
+    p.exists().then_some(p)
+}
+
+static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+
+/// A port no other instance of this test run uses (sockets live in
+/// per-instance directories, so only the name has to be unique).
+fn next_port() -> u16 {
+    let base = 20000 + (std::process::id() % 2000) as u16 * 10;
+    base + NEXT_PORT.fetch_add(1, Ordering::SeqCst)
+}
+
+pub fn uid_of(user: &str) -> (u32, u32) {
+    let out = Command::new("id").arg("-u").arg(user).output().unwrap();
+    let uid = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let out = Command::new("id").arg("-g").arg(user).output().unwrap();
+    let gid = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    (uid, gid)
+}
+
+pub fn chown_r(path: &Path, user: &str) {
+    let st = Command::new("chown")
+        .arg("-R")
+        .arg(user)
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Runs a command as `postgres`, returning its output.
+pub fn as_postgres(program: &Path, args: &[&str]) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let (uid, gid) = uid_of(PGDBA);
+    Command::new(program)
+        .args(args)
+        .uid(uid)
+        .gid(gid)
+        .env("LC_ALL", "C")
+        .current_dir("/")
+        .output()
+        .unwrap()
+}
+
+/// A PostgreSQL data directory in a temporary directory.
+pub struct PgInstance {
+    pub root: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl PgInstance {
+    /// `initdb` a fresh cluster (trust authentication on the socket only).
+    pub fn new() -> PgInstance {
+        let root = tempfile::Builder::new()
+            .prefix("pgra-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let inst = PgInstance {
+            root,
+            port: next_port(),
+        };
+        std::fs::create_dir(inst.sockdir()).unwrap();
+        chown_r(inst.root.path(), PGDBA);
+        let out = as_postgres(
+            &pg_bindir().join("initdb"),
+            &[
+                "-D",
+                inst.pgdata().to_str().unwrap(),
+                "-A",
+                "trust",
+                "--no-sync",
+                "-U",
+                PGDBA,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        inst.append_conf(&format!(
+            "port = {}\nunix_socket_directories = '{}'\nlisten_addresses = ''\nfsync = off\n",
+            inst.port,
+            inst.sockdir().display()
+        ));
+        inst
+    }
+
+    pub fn pgdata(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+    pub fn sockdir(&self) -> PathBuf {
+        self.root.path().join("sock")
+    }
+    pub fn logfile(&self) -> PathBuf {
+        self.root.path().join("postgresql.log")
+    }
+    pub fn config(&self) -> PathBuf {
+        self.pgdata().join("postgresql.conf")
+    }
+
+    pub fn append_conf(&self, text: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.config())
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// The OCF parameters that describe this instance to the agent.
+    pub fn params(&self) -> BTreeMap<String, String> {
+        let b = pg_bindir();
+        [
+            ("pgdata", self.pgdata().display().to_string()),
+            ("pgctl", b.join("pg_ctl").display().to_string()),
+            ("psql", b.join("psql").display().to_string()),
+            ("pgport", self.port.to_string()),
+            ("socketdir", self.sockdir().display().to_string()),
+            ("logfile", self.logfile().display().to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    pub fn postmaster_pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.pgdata().join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
+    /// Is the postmaster alive (independently of the agent)?
+    pub fn is_running(&self) -> bool {
+        self.postmaster_pid()
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    }
+
+    /// Starts the server directly (not through the agent) and waits for it.
+    pub fn start_directly(&self) {
+        let out = as_postgres(
+            &pg_bindir().join("pg_ctl"),
+            &[
+                "-D",
+                self.pgdata().to_str().unwrap(),
+                "-l",
+                self.logfile().to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs SQL through psql on the instance's socket.
+    pub fn psql(&self, sql: &str) -> Result<String, String> {
+        let out = as_postgres(
+            &pg_bindir().join("psql"),
+            &[
+                "-h",
+                self.sockdir().to_str().unwrap(),
+                "-p",
+                &self.port.to_string(),
+                "-d",
+                "postgres",
+                "-AtX",
+                "-c",
+                sql,
+            ],
+        );
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).to_string())
+        }
+    }
+
+    /// `kill -9` of the postmaster: a crash.
+    pub fn kill9(&self) {
+        if let Some(pid) = self.postmaster_pid() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            wait_for(Duration::from_secs(10), || {
+                !Path::new(&format!("/proc/{pid}")).exists()
+                    || std::fs::read_to_string(format!("/proc/{pid}/status"))
+                        .map(|s| s.contains("State:\tZ"))
+                        .unwrap_or(true)
+            });
+            // Children notice the postmaster's death by themselves.
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    pub fn stop_directly(&self) {
+        let _ = as_postgres(
+            &pg_bindir().join("pg_ctl"),
+            &[
+                "-D",
+                self.pgdata().to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+    }
+}
+
+impl Drop for PgInstance {
+    fn drop(&mut self) {
+        if self.is_running() {
+            self.stop_directly();
+        }
+    }
+}
+
+pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// What one agent invocation returned.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// The last `ocf-exit-reason:` line, as Pacemaker would record it.
+    pub fn exit_reason(&self) -> Option<String> {
+        self.stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("ocf-exit-reason:"))
+            .last()
+            .map(str::to_string)
+    }
+}
+
+/// Runs an agent binary the way pacemaker-execd does: a clean environment
+/// with OCF variables only. Builder style, like `just`'s `Test`.
+#[derive(Clone)]
+pub struct Agent {
+    program: PathBuf,
+    /// The name the agent is invoked as (argv[0] basename).
+    name: String,
+    params: BTreeMap<String, String>,
+    env: BTreeMap<String, String>,
+    args: Vec<String>,
+    limit: Duration,
+}
+
+impl Agent {
+    /// Our binary, invoked as `pgsql` (its OCF name).
+    pub fn ours() -> Agent {
+        Agent::program(our_binary(), "pgsql")
+    }
+
+    /// The stock resource-agents shell agent.
+    pub fn stock() -> Option<Agent> {
+        stock_agent().map(|p| Agent::program(p, "pgsql"))
+    }
+
+    pub fn program(program: PathBuf, name: &str) -> Agent {
+        let mut env = BTreeMap::new();
+        env.insert("OCF_ROOT".into(), "/usr/lib/ocf".into());
+        env.insert("OCF_RA_VERSION_MAJOR".into(), "1".into());
+        env.insert("OCF_RA_VERSION_MINOR".into(), "0".into());
+        env.insert("OCF_RESOURCE_INSTANCE".into(), "pgsql".into());
+        env.insert("OCF_RESOURCE_TYPE".into(), "pgsql".into());
+        env.insert("PATH".into(), "/usr/sbin:/usr/bin:/sbin:/bin".into());
+        env.insert("OCF_RESKEY_CRM_meta_timeout".into(), "20000".into());
+        Agent {
+            program,
+            name: name.to_string(),
+            params: BTreeMap::new(),
+            env,
+            args: Vec::new(),
+            limit: Duration::from_secs(60),
+        }
+    }
+
+    /// All the instance's parameters.
+    pub fn on(mut self, inst: &PgInstance) -> Agent {
+        self.params.extend(inst.params());
+        self
+    }
+
+    pub fn param(mut self, k: &str, v: &str) -> Agent {
+        self.params.insert(k.to_string(), v.to_string());
+        self
+    }
+
+    pub fn without_param(mut self, k: &str) -> Agent {
+        self.params.remove(k);
+        self
+    }
+
+    pub fn meta(mut self, k: &str, v: &str) -> Agent {
+        self.env
+            .insert(format!("OCF_RESKEY_CRM_meta_{k}"), v.to_string());
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Agent {
+        self.env.insert(k.to_string(), v.to_string());
+        self
+    }
+
+    pub fn env_remove(mut self, k: &str) -> Agent {
+        self.env.remove(k);
+        self
+    }
+
+    /// A recurring monitor (not a probe).
+    pub fn recurring(self) -> Agent {
+        self.meta("interval", "10000")
+    }
+
+    /// Extra argv entries after the action.
+    pub fn arg(mut self, a: &str) -> Agent {
+        self.args.push(a.to_string());
+        self
+    }
+
+    /// Kill the agent after this long (the stock agent can loop for ever).
+    pub fn limit(mut self, d: Duration) -> Agent {
+        self.limit = d;
+        self
+    }
+
+    pub fn run(&self, action: &str) -> Outcome {
+        // argv[0] decides the personality: run through a link with the OCF name.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let link = dir.path().join(&self.name);
+        std::os::unix::fs::symlink(&self.program, &link).unwrap();
+        let mut cmd = Command::new(&link);
+        cmd.arg(action)
+            .args(&self.args)
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        for (k, v) in &self.params {
+            cmd.env(format!("OCF_RESKEY_{k}"), v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let start = Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break Some(st);
+            }
+            if start.elapsed() > self.limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let out = child.wait_with_output().unwrap();
+        Outcome {
+            // 124 like timeout(1) when we had to kill it.
+            code: status.and_then(|s| s.code()).unwrap_or(124),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// Asserts the exit code, showing the agent's output when it differs.
+#[track_caller]
+pub fn assert_rc(out: &Outcome, expected: i32) {
+    assert_eq!(
+        out.code, expected,
+        "expected rc {expected}, got {}\nstdout:\n{}\nstderr:\n{}",
+        out.code, out.stdout, out.stderr
+    );
+}

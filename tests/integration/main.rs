@@ -1,0 +1,11 @@
+//! Integration tests: the real binary against real PostgreSQL 15.
+//!
+//! Run as root (`cargo test`): the tests create PostgreSQL clusters owned by
+//! the `postgres` user in temporary directories.
+
+mod bad_input;
+mod cli;
+mod differential;
+mod harness;
+mod lifecycle;
+mod ocft;
