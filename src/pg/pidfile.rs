@@ -18,6 +18,9 @@ pub struct PidFile {
     pub listen_addr: Option<String>,
     /// `starting`, `stopping`, `ready`, `standby` (PostgreSQL 10+).
     pub status: Option<String>,
+    /// The System V shared memory segment the server's processes attach to;
+    /// while anything is attached, old backends are alive.
+    pub shm_id: Option<i32>,
 }
 
 impl PidFile {
@@ -37,6 +40,10 @@ impl PidFile {
             socket_dir: nonempty(3).map(PathBuf::from),
             listen_addr: nonempty(4),
             status: nonempty(6),
+            shm_id: rest
+                .get(5)
+                .and_then(|s| s.split_whitespace().nth(1))
+                .and_then(|s| s.parse().ok()),
         })
     }
 
@@ -54,6 +61,35 @@ pub fn postmaster_alive(pgdata: &Path, dba: &OsUser) -> Option<PidFile> {
     dba.owns_process(pf.pid).then_some(pf)
 }
 
+/// Does a process with this PID exist at all (a zombie included)? PostgreSQL's
+/// own lock-file check (`kill(pid, 0)`) counts zombies as alive.
+pub fn process_exists(pid: i32) -> bool {
+    pid > 0 && Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// How many processes are attached to the shared memory segment `shm_id`;
+/// `None` when the segment is gone.
+pub fn shm_attached(shm_id: i32) -> Option<u64> {
+    // SAFETY: IPC_STAT fills a zeroed shmid_ds; no pointer is kept.
+    unsafe {
+        let mut ds: libc::shmid_ds = std::mem::zeroed();
+        if libc::shmctl(shm_id, libc::IPC_STAT, &mut ds) != 0 {
+            return None;
+        }
+        Some(ds.shm_nattch as u64)
+    }
+}
+
+impl PidFile {
+    /// True when nothing of the server that wrote this file is left: the
+    /// postmaster is reaped and no backend is attached to its shared memory.
+    /// Only then may the file be removed without risking two servers on one
+    /// data directory.
+    pub fn server_fully_gone(&self) -> bool {
+        !process_exists(self.pid) && self.shm_id.and_then(shm_attached).unwrap_or(0) == 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +103,7 @@ mod tests {
         assert_eq!(pf.socket_dir.as_deref(), Some(Path::new("/tmp/sock")));
         assert_eq!(pf.listen_addr.as_deref(), Some("*"));
         assert_eq!(pf.status.as_deref(), Some("ready"));
+        assert_eq!(pf.shm_id, Some(98304));
     }
 
     #[test]

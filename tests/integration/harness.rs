@@ -222,8 +222,6 @@ impl PgInstance {
                         .map(|s| s.contains("State:\tZ"))
                         .unwrap_or(true)
             });
-            // Children notice the postmaster's death by themselves.
-            std::thread::sleep(Duration::from_millis(300));
         }
     }
 

@@ -16,7 +16,7 @@ use nix::unistd::{chown, Gid};
 use super::monitor::Health;
 use super::Pgsql;
 use crate::ocf::{ActionResult, Failure, OcfRc};
-use crate::pg::conf;
+use crate::pg::{conf, PidFile};
 
 impl Pgsql {
     pub(super) async fn start(&self) -> ActionResult {
@@ -44,7 +44,7 @@ impl Pgsql {
             Health::Down => {}
         }
 
-        self.remove_stale_pidfile();
+        self.remove_stale_pidfile().await?;
         self.set_aside_backup_label();
         self.check_log_file()?;
         self.check_socket_dir()?;
@@ -125,13 +125,36 @@ impl Pgsql {
         }
     }
 
-    /// The postmaster is dead (checked by the caller); its PID file can go.
-    fn remove_stale_pidfile(&self) {
+    /// The postmaster is dead (checked by the caller). Its PID file goes, as
+    /// in the reference, but only once its backends have exited too: they
+    /// outlive a killed postmaster for a moment, and a new server started
+    /// beside them would corrupt the data directory.
+    async fn remove_stale_pidfile(&self) -> Result<(), Failure> {
         let p = self.cfg.pgdata.join("postmaster.pid");
-        if p.exists() {
-            tracing::info!("Removing stale {}", p.display());
-            let _ = std::fs::remove_file(p);
+        let Some(pf) = PidFile::read(&self.cfg.pgdata) else {
+            if p.exists() {
+                tracing::info!("Removing unreadable {}", p.display());
+                let _ = std::fs::remove_file(&p);
+            }
+            return Ok(());
+        };
+        while !pf.server_fully_gone() {
+            if self.deadline.remaining() < Duration::from_secs(2) {
+                return Err(Failure::generic(format!(
+                    "The previous PostgreSQL (pid {}) died but its processes are still alive or                      attached to its shared memory; refusing to start a second server on {}",
+                    pf.pid,
+                    self.cfg.pgdata.display()
+                )));
+            }
+            tracing::debug!(
+                "waiting for the processes of the dead postmaster {} to exit",
+                pf.pid
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        tracing::info!("Removing stale {}", p.display());
+        let _ = std::fs::remove_file(p);
+        Ok(())
     }
 
     /// The reference deletes `backup_label` before a stand-alone start, for

@@ -16,6 +16,7 @@ use super::{Config, Pgsql};
 use crate::ocf::{ActionResult, Deadline, Failure, OcfRc};
 use crate::os::OsUser;
 use crate::pg::pidfile::postmaster_alive;
+use crate::pg::PidFile;
 
 /// Polls until the postmaster of `pgdata` is gone or `deadline`; true if gone.
 async fn wait_gone(pgdata: &Path, dba: &OsUser, deadline: Deadline) -> bool {
@@ -113,9 +114,13 @@ impl Pgsql {
     }
 }
 
-/// The postmaster is gone; a PID file left by a crash goes too.
+/// The postmaster we stopped is gone; a PID file it left behind goes too, once
+/// nothing of that server remains.
 fn remove_dead_pidfile(pgdata: &Path, dba: &OsUser) {
-    if postmaster_alive(pgdata, dba).is_none() {
+    if postmaster_alive(pgdata, dba).is_some() {
+        return;
+    }
+    if PidFile::read(pgdata).is_some_and(|pf| pf.server_fully_gone()) {
         let _ = std::fs::remove_file(pgdata.join("postmaster.pid"));
     }
 }
