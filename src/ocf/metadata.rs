@@ -152,7 +152,10 @@ fn text_element(
         el.push_attribute(*a);
     }
     w.write_event(Event::Start(el))?;
-    w.write_event(Event::Text(BytesText::new(text)))?;
+    // Only <, > and & need escaping in text; quotes stay readable.
+    w.write_event(Event::Text(BytesText::from_escaped(
+        quick_xml::escape::partial_escape(text),
+    )))?;
     w.write_event(Event::End(BytesEnd::new(name)))?;
     Ok(())
 }

@@ -153,3 +153,21 @@ fn exit_reason_prefix_is_honoured() {
         out.stderr
     );
 }
+
+/// `metadata/pgsql.xml` is the reviewed copy of what `meta-data` prints (the
+/// table lives in `src/agents/pgsql/params.rs`). Regenerate it with
+/// `target/debug/pgsql-ra meta-data > metadata/pgsql.xml` after changing the
+/// table, so every change of the advertised interface shows up in review.
+#[test]
+fn meta_data_matches_the_committed_copy() {
+    let out = Command::new(our_binary())
+        .arg("meta-data")
+        .env_clear()
+        .output()
+        .unwrap();
+    let committed = include_str!("../../metadata/pgsql.xml");
+    assert!(
+        String::from_utf8_lossy(&out.stdout) == committed,
+        "meta-data differs from metadata/pgsql.xml; regenerate it"
+    );
+}

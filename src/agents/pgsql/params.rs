@@ -69,8 +69,9 @@ pub static PARAMS: &[ParamSpec] = &[
         "psql",
         Str,
         Some("/usr/bin/psql"),
-        "Full path of the psql client used for monitoring and replication queries. It \
-         must exist on every node that runs the resource.",
+        "Path of the psql client. Accepted for compatibility with ocf:heartbeat:pgsql; \
+         pgsql-ra speaks the PostgreSQL protocol itself and never runs psql, so this \
+         program does not have to be installed.",
     ),
     // 5
     param(
@@ -97,9 +98,10 @@ pub static PARAMS: &[ParamSpec] = &[
         "pghost",
         Str,
         Some(""),
-        "Host name or IP address PostgreSQL listens on. When set, psql connects to this \
-         address and the server is started with -h, which overrides listen_addresses. \
-         When empty, psql connects through the Unix socket (see socketdir).",
+        "Host name or IP address PostgreSQL listens on. When set, the agent connects to \
+         this address and the server is started with -h, which overrides \
+         listen_addresses. When empty, the agent connects through the Unix socket (see \
+         socketdir).",
     ),
     // 8
     param(
@@ -107,7 +109,8 @@ pub static PARAMS: &[ParamSpec] = &[
         "pgport",
         Integer,
         Some("5432"),
-        "TCP port of the instance. Used by psql, exported as PGPORT (so the server uses \
+        "TCP port of the instance. Used by the agent's connections, exported as PGPORT \
+         to pg_ctl (so the server uses \
          it too unless the configuration sets another port), and written as the port of \
          primary_conninfo on standbys in replication mode.",
     ),
@@ -138,7 +141,7 @@ pub static PARAMS: &[ParamSpec] = &[
         "monitor_password",
         Str,
         Some(""),
-        "Password of monitor_user, given to psql through PGPASSWORD. It may only be set \
+        "Password of monitor_user for the agent's connections. It may only be set \
          together with monitor_user; leave it empty to rely on a .pgpass file or on \
          pg_hba.conf trust or peer rules instead.",
     ),
@@ -170,7 +173,7 @@ pub static PARAMS: &[ParamSpec] = &[
         "pgdb",
         Str,
         Some("template1"),
-        "Database that psql connects to for monitoring and status queries.",
+        "Database the agent connects to for monitoring and status queries.",
     ),
     // 15
     param(
@@ -187,10 +190,11 @@ pub static PARAMS: &[ParamSpec] = &[
         "socketdir",
         Str,
         Some(""),
-        "Directory of the server's Unix socket, used by psql when pghost is empty. It is \
-         created at start if missing. With PostgreSQL 9.3 or later it must be set \
-         whenever postgresql.conf sets unix_socket_directories, so that psql knows \
-         which directory to use.",
+        "Directory of the server's Unix socket, used by the agent when pghost is empty. \
+         It is created at start if missing. With PostgreSQL 9.3 or later it must be set \
+         whenever postgresql.conf sets unix_socket_directories (a rule kept from \
+         ocf:heartbeat:pgsql). When empty, the agent uses the socket directory the \
+         running server announces in postmaster.pid.",
     ),
     // 17
     param(
