@@ -80,7 +80,7 @@ fn finish(result: ocf::ActionResult) -> ExitCode {
     match result {
         Ok(rc) => ExitCode::from(rc.code()),
         Err(f) => {
-            ocf::log::exit_reason(&f.reason);
+            ocf::log::exit_reason(&f.reason, f.rc != OcfRc::NotRunning);
             ExitCode::from(f.rc.code())
         }
     }

@@ -121,8 +121,10 @@ pub fn init(sinks: LogSinks) {
     }
 }
 
-/// Prints the exit reason for Pacemaker and logs it as an error.
-pub fn exit_reason(msg: &str) {
+/// Prints the exit reason for Pacemaker and logs it: as an error, or at info
+/// level for a state that is not a failure (a monitor finding the resource
+/// stopped).
+pub fn exit_reason(msg: &str, is_error: bool) {
     let prefix = SINKS
         .get()
         .map(|s| s.exit_reason_prefix.as_str())
@@ -130,7 +132,11 @@ pub fn exit_reason(msg: &str) {
     // One line: Pacemaker keeps only the last exit-reason line.
     let one_line = msg.replace('\n', " ");
     let _ = writeln!(std::io::stderr(), "{prefix}{one_line}");
-    tracing::error!("{one_line}");
+    if is_error {
+        tracing::error!("{one_line}");
+    } else {
+        tracing::info!("{one_line}");
+    }
 }
 
 struct OcfLayer {

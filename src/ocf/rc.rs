@@ -77,9 +77,14 @@ impl Failure {
     pub fn unimplemented(reason: impl Into<String>) -> Self {
         Self::new(OcfRc::ErrUnimplemented, reason)
     }
+    /// Not an error but a state: monitor found the resource stopped. It still
+    /// carries a reason, so the operator sees why.
+    pub fn not_running(reason: impl Into<String>) -> Self {
+        Self::new(OcfRc::NotRunning, reason)
+    }
 }
 
-/// What an action returns: a success-like code, or a failure with its reason.
-/// `NotRunning` from a monitor is an `Ok` outcome too: it is a state, not an
-/// error, but it still travels with a reason so the operator sees why.
+/// What an action returns: a success code (0, or 8 for a promoted monitor),
+/// or any other code with its reason. Every non-zero exit but 8 prints an
+/// `ocf-exit-reason:` line, `NotRunning` included.
 pub type ActionResult = Result<OcfRc, Failure>;

@@ -149,19 +149,18 @@ impl Cmd {
                 .env("LOGNAME", &user.name)
                 .env("SHELL", &user.shell);
             if nix::unistd::geteuid().is_root() && !user.uid.is_root() {
-                let uid = user.uid.as_raw();
-                let gid = user.gid.as_raw();
-                let groups: Vec<libc::gid_t> = user.groups.iter().map(|g| g.as_raw()).collect();
-                // SAFETY: only async-signal-safe syscalls between fork and exec.
+                let (uid, gid, groups) = (user.uid, user.gid, user.groups.clone());
+                // SAFETY: between fork and exec we only make the setgroups,
+                // setgid and setuid system calls (no allocation, no locks);
+                // groups were resolved before the fork. Groups and gid first,
+                // while we are still root.
                 unsafe {
                     cmd.pre_exec(move || {
-                        if libc::setgroups(groups.len(), groups.as_ptr()) != 0
-                            || libc::setgid(gid) != 0
-                            || libc::setuid(uid) != 0
-                        {
-                            return Err(io::Error::last_os_error());
-                        }
-                        Ok(())
+                        use nix::unistd::{setgid, setgroups, setuid};
+                        setgroups(&groups)
+                            .and_then(|_| setgid(gid))
+                            .and_then(|_| setuid(uid))
+                            .map_err(io::Error::from)
                     });
                 }
             }

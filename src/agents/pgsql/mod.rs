@@ -66,10 +66,10 @@ pub fn run(action: Action, env: OcfEnv, program: &str) -> ActionResult {
                     tracing::info!("{}; nothing to stop", f.reason);
                     Ok(OcfRc::Success)
                 }
-                Action::Monitor | Action::Status => {
-                    tracing::info!("{}; reporting not running", f.reason);
-                    Ok(OcfRc::NotRunning)
-                }
+                Action::Monitor | Action::Status => Err(Failure::not_running(format!(
+                    "{}; PostgreSQL cannot be running here",
+                    f.reason
+                ))),
                 _ => Err(f),
             };
         }
@@ -144,10 +144,10 @@ fn validation_failed(
                 .map_err(|e| Failure::generic(format!("cannot start the async runtime: {e}")))?;
             rt.block_on(stop::stop_without_pg_ctl(cfg, dba, deadline))
         }
-        Action::Monitor if probe && alive.is_none() => {
-            tracing::info!("{} (probe: PostgreSQL is not running here)", f.reason);
-            Ok(OcfRc::NotRunning)
-        }
+        Action::Monitor if probe && alive.is_none() => Err(Failure::not_running(format!(
+            "PostgreSQL is not running ({})",
+            f.reason
+        ))),
         _ => Err(f),
     }
 }
@@ -178,13 +178,21 @@ impl Pgsql {
         ))
     }
 
+    /// The reason given with a 7.
+    fn not_running(&self) -> Failure {
+        Failure::not_running(format!(
+            "PostgreSQL is not running (no live postmaster for {})",
+            self.cfg.pgdata.display()
+        ))
+    }
+
     fn status(&self) -> ActionResult {
         if crate::pg::pidfile::postmaster_alive(&self.cfg.pgdata, &self.dba).is_some() {
             tracing::info!("PostgreSQL is up");
             Ok(OcfRc::Success)
         } else {
             tracing::info!("PostgreSQL is down");
-            Ok(OcfRc::NotRunning)
+            Err(self.not_running())
         }
     }
 }

@@ -44,7 +44,7 @@ impl Pgsql {
         let rc = match self.health().await {
             Health::Down => {
                 tracing::info!("PostgreSQL is down");
-                Ok(OcfRc::NotRunning)
+                Err(self.not_running())
             }
             Health::Up => Ok(OcfRc::Success),
             Health::Unresponsive(_, e) => Err(Failure::generic(format!(
