@@ -272,8 +272,8 @@ impl Outcome {
     pub fn exit_reason(&self) -> Option<String> {
         self.stderr
             .lines()
-            .filter_map(|l| l.strip_prefix("ocf-exit-reason:"))
-            .last()
+            .rev()
+            .find_map(|l| l.strip_prefix("ocf-exit-reason:"))
             .map(str::to_string)
     }
 }
