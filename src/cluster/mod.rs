@@ -1,8 +1,20 @@
 //! Pacemaker access: the only place that runs Pacemaker's command-line tools.
+//!
+//! Reads come from one `crm_mon` snapshot (`status.rs`); writes go through the
+//! same tools and lifetimes the reference uses (`crm_attribute -l reboot` or
+//! `-l forever`, `crm_attribute --promotion`, `attrd_updater`), so a node
+//! running the shell agent reads what we write and the other way round.
 
 pub mod attrd;
+pub mod status;
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+pub use status::ClusterStatus;
+
+use crate::ocf::Deadline;
+use crate::os::{Cmd, Output, RunError};
 
 /// A Pacemaker tool: from `HA_SBIN_DIR` when set (how the reference and its
 /// test harnesses locate them), else from PATH.
@@ -17,5 +29,227 @@ pub fn tool(name: &str) -> PathBuf {
             }
         }
         _ => PathBuf::from(name),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifetime {
+    /// Transient: gone when the node leaves the cluster (status section).
+    Reboot,
+    /// Permanent: in the node's configuration, survives reboots.
+    Forever,
+}
+
+impl Lifetime {
+    fn arg(self) -> &'static str {
+        match self {
+            Lifetime::Reboot => "--lifetime=reboot",
+            Lifetime::Forever => "--lifetime=forever",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("{command} failed ({status}): {output}")]
+    Failed {
+        command: String,
+        status: String,
+        output: String,
+    },
+    #[error("cannot read the cluster status: {0}")]
+    Parse(String),
+}
+
+impl ClusterError {
+    fn from_output(cmd: &Cmd, out: &Output) -> ClusterError {
+        ClusterError::Failed {
+            command: cmd.display(),
+            status: out.describe_status(),
+            output: out.combined(),
+        }
+    }
+}
+
+/// crm_attribute's exit code for "no such attribute" (ENXIO, 6 before 2.0).
+fn is_missing(out: &Output) -> bool {
+    matches!(out.status.code(), Some(105) | Some(6))
+}
+
+/// Access to Pacemaker for one resource instance during one operation.
+#[derive(Clone, Debug)]
+pub struct Pacemaker {
+    /// `OCF_RESOURCE_INSTANCE`, used for the promotion score.
+    pub instance: String,
+    /// `OCF_RESKEY_crm_feature_set`, to choose crm_mon's XML option.
+    pub feature_set: Option<String>,
+    pub deadline: Deadline,
+    /// Bound of one permanent-attribute write (`crm_attr_timeout`).
+    pub forever_timeout: Duration,
+}
+
+impl Pacemaker {
+    async fn run(&self, cmd: &Cmd, limit: Duration) -> Result<Output, ClusterError> {
+        Ok(cmd.run(self.deadline.within(limit)).await?)
+    }
+
+    /// `crm_mon -1 --output-as=xml -A`, parsed for the primitive `rsc`.
+    pub async fn status(&self, rsc: &str) -> Result<ClusterStatus, ClusterError> {
+        // Feature sets up to 3.1.0 (Pacemaker 1.1) only know --as-xml.
+        let legacy = self.feature_set.as_deref().is_some_and(|v| {
+            let parts: Vec<u32> = v.split('.').filter_map(|p| p.parse().ok()).collect();
+            parts < vec![3, 2, 0]
+        });
+        let cmd = Cmd::new(tool("crm_mon")).args([
+            "-1",
+            if legacy {
+                "--as-xml"
+            } else {
+                "--output-as=xml"
+            },
+            "-A",
+        ]);
+        let out = self.run(&cmd, Duration::from_secs(30)).await?;
+        if !out.success() {
+            return Err(ClusterError::from_output(&cmd, &out));
+        }
+        ClusterStatus::parse(&out.stdout, rsc).map_err(ClusterError::Parse)
+    }
+
+    /// `crm_attribute -G -q`: `Ok(None)` when the attribute does not exist.
+    pub async fn get(
+        &self,
+        node: &str,
+        lifetime: Lifetime,
+        name: &str,
+    ) -> Result<Option<String>, ClusterError> {
+        let cmd = Cmd::new(tool("crm_attribute")).args([
+            lifetime.arg().to_string(),
+            format!("--node={node}"),
+            format!("--name={name}"),
+            "--query".into(),
+            "--quiet".into(),
+        ]);
+        let out = self.run(&cmd, self.forever_timeout).await?;
+        if out.success() {
+            Ok(Some(out.stdout.trim_end_matches('\n').to_string()))
+        } else if is_missing(&out) {
+            Ok(None)
+        } else {
+            Err(ClusterError::from_output(&cmd, &out))
+        }
+    }
+
+    /// Sets an attribute, retrying until the operation deadline (the
+    /// reference retries for ever and is killed at the timeout).
+    pub async fn set(
+        &self,
+        node: &str,
+        lifetime: Lifetime,
+        name: &str,
+        value: &str,
+    ) -> Result<(), ClusterError> {
+        let cmd = Cmd::new(tool("crm_attribute")).args([
+            lifetime.arg().to_string(),
+            format!("--node={node}"),
+            format!("--name={name}"),
+            format!("--update={value}"),
+        ]);
+        self.retry(&cmd).await
+    }
+
+    pub async fn delete(
+        &self,
+        node: &str,
+        lifetime: Lifetime,
+        name: &str,
+    ) -> Result<(), ClusterError> {
+        let cmd = Cmd::new(tool("crm_attribute")).args([
+            lifetime.arg().to_string(),
+            format!("--node={node}"),
+            format!("--name={name}"),
+            "--delete".into(),
+        ]);
+        self.retry(&cmd).await
+    }
+
+    /// This node's promotion score (`master-<rsc>`, reboot lifetime).
+    /// `--promotion=` with `--update=` is immune to Pacemaker 2.1.5's
+    /// mis-parsing of `-p -v -INFINITY`; without `--promotion` (Pacemaker
+    /// before 2.1) we fall back to `crm_master`.
+    pub async fn set_own_score(&self, score: &str) -> Result<(), ClusterError> {
+        let cmd = Cmd::new(tool("crm_attribute")).args([
+            format!("--promotion={}", self.instance),
+            format!("--update={score}"),
+        ]);
+        match self.retry(&cmd).await {
+            Err(ClusterError::Failed { ref output, .. })
+                if output.contains("Unknown option") || output.contains("unrecognized option") =>
+            {
+                let legacy = Cmd::new(tool("crm_master")).args([
+                    "-l".to_string(),
+                    "reboot".into(),
+                    format!("--update={score}"),
+                ]);
+                self.retry(&legacy).await
+            }
+            other => other,
+        }
+    }
+
+    /// `crm_resource -B -r <instance> -N <node> -Q`: keep the resource off a
+    /// node (used when a standby's data is newer than the new primary's).
+    pub async fn ban(&self, node: &str) -> Result<(), ClusterError> {
+        let cmd = Cmd::new(tool("crm_resource")).args([
+            "-B".to_string(),
+            "-r".into(),
+            self.instance.clone(),
+            "-N".into(),
+            node.to_string(),
+            "-Q".into(),
+        ]);
+        self.retry(&cmd).await
+    }
+
+    async fn retry(&self, cmd: &Cmd) -> Result<(), ClusterError> {
+        let mut pause = Duration::from_millis(200);
+        loop {
+            let result = match self.run(cmd, self.forever_timeout).await {
+                Ok(out) if out.success() => return Ok(()),
+                Ok(out) => Err(ClusterError::from_output(cmd, &out)),
+                Err(e) => Err(e),
+            };
+            if self.deadline.remaining() <= pause {
+                return result;
+            }
+            if let Err(e) = &result {
+                tracing::warn!("Retrying: {e}");
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// The local node name, lower-cased as the reference does: Pacemaker's
+    /// `OCF_RESKEY_CRM_meta_on_node` when given (no process needed), else
+    /// `crm_node -n`, else the kernel's host name.
+    pub async fn local_node(&self, on_node: Option<&str>) -> String {
+        if let Some(n) = on_node.filter(|n| !n.is_empty()) {
+            return n.to_ascii_lowercase();
+        }
+        let cmd = Cmd::new(tool("crm_node")).arg("-n");
+        if let Ok(out) = self.run(&cmd, Duration::from_secs(10)).await {
+            let name = out.stdout.trim();
+            if out.success() && !name.is_empty() {
+                return name.to_ascii_lowercase();
+            }
+        }
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase()
     }
 }

@@ -184,6 +184,17 @@ impl Session {
         }
         Ok(rows)
     }
+
+    /// The first column of the first row (`None` for no row or NULL).
+    pub async fn query_value(&self, sql: &str) -> Result<Option<String>, SqlError> {
+        Ok(self
+            .simple_query(sql)
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next())
+            .flatten())
+    }
 }
 
 #[cfg(test)]

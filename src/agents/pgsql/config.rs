@@ -27,28 +27,17 @@ impl RepMode {
     pub fn is_replication(self) -> bool {
         matches!(self, RepMode::Async | RepMode::Sync)
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            RepMode::None => "none",
-            RepMode::Async => "async",
-            RepMode::Sync => "sync",
-            RepMode::Slave => "slave",
-        }
-    }
 }
 
 /// The validated parameter set. Fields are the parameters of the same name.
-/// The recovery-file and election parameters are parsed and validated here
-/// for every mode, and read by the replication actions only.
 #[derive(Clone, Debug)]
-#[allow(dead_code)]
 pub struct Config {
     pub pgctl: String,
     pub start_opt: String,
     pub ctl_opt: Vec<String>,
     /// Accepted for compatibility; SQL goes through our own client, so psql
     /// is never run.
+    #[allow(dead_code)]
     pub psql: String,
     pub pgdata: PathBuf,
     pub pgdba: String,
@@ -82,6 +71,10 @@ pub struct Config {
     pub check_wal_receiver: bool,
     pub external_standby_node_list: Vec<String>,
 }
+
+/// The monitor query's default; in replication mode a changed value is also
+/// run on the primary.
+pub const DEFAULT_MONITOR_SQL: &str = "select now();";
 
 /// The value of a parameter, or its advertised default when unset.
 fn raw<'a>(env: &'a OcfEnv, name: &str) -> &'a str {

@@ -29,7 +29,7 @@ fn sh_quote(s: &str) -> String {
 }
 
 impl Pgsql {
-    fn pg_ctl(&self) -> Cmd {
+    pub(super) fn pg_ctl_cmd(&self) -> Cmd {
         let program: PathBuf = self
             .facts
             .pgctl
@@ -72,7 +72,7 @@ impl Pgsql {
             server_opts.push_str(&self.cfg.start_opt);
         }
         let cmd = self
-            .pg_ctl()
+            .pg_ctl_cmd()
             .env_remove("PGUSER")
             .env_remove("PGPASSWORD")
             .args(self.cfg.ctl_opt.iter())
@@ -94,7 +94,7 @@ impl Pgsql {
         mode: &str,
         deadline: Deadline,
     ) -> Result<Output, RunError> {
-        self.pg_ctl()
+        self.pg_ctl_cmd()
             .args(["-W", "-D"])
             .arg(&self.cfg.pgdata)
             .args(["stop", "-m", mode])

@@ -10,6 +10,7 @@ mod ctl;
 mod monitor;
 pub mod params;
 mod promote;
+mod replication;
 mod start;
 mod stop;
 mod validate;
@@ -154,6 +155,33 @@ fn validation_failed(
 
 impl Pgsql {
     async fn dispatch(&self) -> ActionResult {
+        if let Err(f) = self.prepare_replication_files() {
+            // A stop must not fail over the include lines (spec §14.1 #2).
+            if self.action != Action::Stop {
+                return Err(f);
+            }
+            tracing::warn!("{}", f.reason);
+        }
+        if self.cfg.rep_mode.is_replication() && self.action != Action::Status {
+            let repl = replication::Repl::new(self).await;
+            return match self.action {
+                Action::Monitor => repl.monitor().await,
+                Action::Start => repl.start().await,
+                Action::Stop => repl.stop().await,
+                Action::Promote => repl.promote().await,
+                Action::Demote => repl.demote().await,
+                Action::Notify => match repl.notify().await {
+                    Err(f) if f.rc != OcfRc::ErrGeneric => {
+                        // notify must not fail; only the pre-promote refusal
+                        // (1) is meant to reach Pacemaker.
+                        tracing::warn!("{}", f.reason);
+                        Ok(OcfRc::Success)
+                    }
+                    other => other,
+                },
+                _ => Ok(OcfRc::Success),
+            };
+        }
         match self.action {
             Action::Status => self.status(),
             Action::Monitor => self.monitor().await,
@@ -168,14 +196,17 @@ impl Pgsql {
         }
     }
 
-    /// Replication is the next milestone of this agent; until it lands, a
-    /// replication configuration is refused clearly instead of half-run.
-    fn replication_unsupported(&self) -> Failure {
-        Failure::unimplemented(format!(
-            "rep_mode={} is not supported by this version of pgsql-ra yet; \
-             keep ocf:heartbeat:pgsql for replicated resources",
-            self.cfg.rep_mode.name()
-        ))
+    /// This node's name, lower-cased (`OCF_RESKEY_CRM_meta_on_node`, else
+    /// `crm_node -n`, else the host name).
+    async fn local_name(&self) -> String {
+        crate::cluster::Pacemaker {
+            instance: self.env.resource_instance.clone(),
+            feature_set: None,
+            deadline: self.deadline,
+            forever_timeout: Duration::from_secs(self.cfg.crm_attr_timeout.max(1)),
+        }
+        .local_node(self.env.meta("on_node"))
+        .await
     }
 
     /// The reason given with a 7.

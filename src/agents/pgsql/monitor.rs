@@ -4,49 +4,88 @@
 //! lives. Only then one SQL round trip (`monitor_sql`) on one connection,
 //! with no child process at all.
 
+use super::config::DEFAULT_MONITOR_SQL;
 use super::Pgsql;
 use crate::cluster::attrd;
 use crate::ocf::{ActionResult, Failure, OcfRc};
 use crate::pg::pidfile::postmaster_alive;
-use crate::pg::{PidFile, SqlError};
+use crate::pg::{PidFile, Session, SqlError};
+
+/// What a running server is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ServerRole {
+    /// `rep_mode` none or slave: only `monitor_sql` was checked.
+    Standalone,
+    /// Replication mode, `pg_is_in_recovery()` is false.
+    Primary,
+    /// Replication mode, `pg_is_in_recovery()` is true.
+    Standby,
+}
 
 /// The outcome of one look at the server.
-#[derive(Debug)]
 pub(super) enum Health {
     Down,
-    /// The postmaster lives and the monitor SQL succeeded.
-    Up,
+    /// The postmaster lives and answered; the session stays open for the
+    /// rest of the action.
+    Up {
+        role: ServerRole,
+        session: Session,
+    },
     /// The postmaster lives but SQL failed.
     Unresponsive(PidFile, SqlError),
 }
 
 impl Pgsql {
-    /// `pgsql_real_monitor` for stand-alone mode.
+    /// `pgsql_real_monitor`: the PID file first, then one session. In
+    /// replication mode the role comes from `pg_is_in_recovery()` and
+    /// `monitor_sql` only runs on a primary, and only when it was changed
+    /// from the default (as in the reference).
     pub(super) async fn health(&self) -> Health {
         let Some(pf) = postmaster_alive(&self.cfg.pgdata, &self.dba) else {
             return Health::Down;
         };
         let result = async {
             let session = self.connect(Some(&pf)).await?;
-            session.simple_query(&self.cfg.monitor_sql).await
+            let role = if self.cfg.rep_mode.is_replication() {
+                match session
+                    .query_value("select pg_is_in_recovery()")
+                    .await?
+                    .as_deref()
+                {
+                    Some("t") => ServerRole::Standby,
+                    Some("f") => {
+                        if self.cfg.monitor_sql != DEFAULT_MONITOR_SQL {
+                            session.simple_query(&self.cfg.monitor_sql).await?;
+                        }
+                        ServerRole::Primary
+                    }
+                    other => {
+                        return Err(SqlError::Protocol(format!(
+                            "select pg_is_in_recovery() output is {}",
+                            other.unwrap_or("NULL")
+                        )))
+                    }
+                }
+            } else {
+                session.simple_query(&self.cfg.monitor_sql).await?;
+                ServerRole::Standalone
+            };
+            Ok((role, session))
         }
         .await;
         match result {
-            Ok(_) => Health::Up,
+            Ok((role, session)) => Health::Up { role, session },
             Err(e) => Health::Unresponsive(pf, e),
         }
     }
 
     pub(super) async fn monitor(&self) -> ActionResult {
-        if self.cfg.rep_mode.is_replication() {
-            return Err(self.replication_unsupported());
-        }
         let rc = match self.health().await {
             Health::Down => {
                 tracing::info!("PostgreSQL is down");
                 Err(self.not_running())
             }
-            Health::Up => Ok(OcfRc::Success),
+            Health::Up { .. } => Ok(OcfRc::Success),
             Health::Unresponsive(_, e) => Err(Failure::generic(format!(
                 "PostgreSQL {} isn't running: {e}",
                 self.cfg.pgdb
@@ -60,7 +99,7 @@ impl Pgsql {
 
     /// `<rsc>-receiver-status`: "normal" when a walreceiver child of our
     /// postmaster exists, "normal (master)" on a primary, "ERROR" otherwise.
-    async fn publish_wal_receiver_status(&self, rc: &ActionResult) {
+    pub(super) async fn publish_wal_receiver_status(&self, rc: &ActionResult) {
         let value = match PidFile::read(&self.cfg.pgdata) {
             Some(pf) if has_wal_receiver(pf.pid) => "normal",
             _ if matches!(rc, Ok(OcfRc::RunningPromoted)) => "normal (master)",

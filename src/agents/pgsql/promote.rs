@@ -1,4 +1,5 @@
-//! `promote`, `demote` and `notify` outside replication mode.
+//! `promote`, `demote` and `notify` outside replication mode (replication
+//! mode has its own, in `replication/`).
 //!
 //! A stand-alone PostgreSQL has nothing to promote. The reference answers 6
 //! (fatal) even when the resource is not a promotable clone at all, which
@@ -6,7 +7,7 @@
 //! answer 3 for a plain primitive and keep 6 for a promotable clone with
 //! `rep_mode=none`, which is a real configuration error.
 
-use super::{Pgsql, RepMode};
+use super::Pgsql;
 use crate::ocf::{ActionResult, Failure, OcfRc};
 
 impl Pgsql {
@@ -21,21 +22,15 @@ impl Pgsql {
     }
 
     pub(super) async fn promote(&self) -> ActionResult {
-        match self.cfg.rep_mode {
-            RepMode::None | RepMode::Slave => Err(self.not_replicated()),
-            _ => Err(self.replication_unsupported()),
-        }
+        Err(self.not_replicated())
     }
 
     pub(super) async fn demote(&self) -> ActionResult {
-        match self.cfg.rep_mode {
-            RepMode::None | RepMode::Slave => Err(self.not_replicated()),
-            _ => Err(self.replication_unsupported()),
-        }
+        Err(self.not_replicated())
     }
 
-    /// Notifications only matter in replication mode; outside it (and for
-    /// now, in it) they succeed, as `notify` must.
+    /// Notifications only matter in replication mode; outside it they
+    /// succeed, as `notify` must.
     pub(super) async fn notify(&self) -> ActionResult {
         tracing::debug!(
             "notify: {} for {}",

@@ -13,25 +13,41 @@ use std::time::Duration;
 
 use nix::unistd::{chown, Gid};
 
-use super::monitor::Health;
-use super::Pgsql;
+use super::monitor::{Health, ServerRole};
+use super::{Pgsql, RepMode};
 use crate::ocf::{ActionResult, Failure, OcfRc};
 use crate::pg::{conf, PidFile};
 
 impl Pgsql {
+    /// `start` outside async/sync mode. In slave mode the server is always
+    /// started as a standby of `master_ip`.
     pub(super) async fn start(&self) -> ActionResult {
-        if self.cfg.rep_mode != super::RepMode::None {
-            return Err(self.replication_unsupported());
+        if self.cfg.rep_mode == RepMode::Slave {
+            self.write_recovery_conf(&self.local_name().await)?;
         }
+        match self.real_start().await? {
+            OcfRc::RunningPromoted => Ok(OcfRc::Success),
+            rc => Ok(rc),
+        }
+    }
+
+    /// `pgsql_real_start`: start the server and wait until it answers.
+    /// Returns `RunningPromoted` when, in replication mode, it answered as a
+    /// primary; the callers decide what that means.
+    pub(super) async fn real_start(&self) -> ActionResult {
         match self.health().await {
-            Health::Up => {
+            Health::Up { role, .. } => {
                 let pid = std::fs::read_to_string(self.cfg.pgdata.join("postmaster.pid"))
                     .unwrap_or_default();
                 tracing::info!(
                     "PostgreSQL is already running. PID={}",
                     pid.split_whitespace().collect::<Vec<_>>().join(" ")
                 );
-                return Ok(OcfRc::Success);
+                return Ok(if role == ServerRole::Primary {
+                    OcfRc::RunningPromoted
+                } else {
+                    OcfRc::Success
+                });
             }
             Health::Unresponsive(pf, e) => {
                 tracing::warn!(
@@ -75,7 +91,11 @@ impl Pgsql {
         let mut down_since: Option<std::time::Instant> = None;
         loop {
             match self.health().await {
-                Health::Up => return Ok(OcfRc::Success),
+                Health::Up {
+                    role: ServerRole::Primary,
+                    ..
+                } => return Ok(OcfRc::RunningPromoted),
+                Health::Up { .. } => return Ok(OcfRc::Success),
                 Health::Unresponsive(_, e) if e.is_permanent() => {
                     return Err(Failure::generic(format!(
                         "PostgreSQL started but the monitor query fails: {e}. Check \
@@ -165,7 +185,9 @@ impl Pgsql {
     /// on it is left alone.
     fn set_aside_backup_label(&self) {
         let label = self.cfg.pgdata.join("backup_label");
-        if !label.exists() {
+        // A standby made by pg_basebackup needs its backup_label: only the
+        // stand-alone mode ever touches it.
+        if self.cfg.rep_mode != RepMode::None || !label.exists() {
             return;
         }
         if self.facts.version.is_some_and(|v| v.at_least(15, 0)) {

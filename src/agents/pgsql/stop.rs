@@ -54,8 +54,25 @@ fn fast_phase(escalate: u64, op_timeout: Option<Duration>, deadline: &Deadline) 
     Duration::from_secs(secs).min(left - reserve)
 }
 
+/// Which of the reference's stop flavours: the plain one (`stop_escalate`),
+/// the standby one (`stop_escalate_in_slave`), or the primary's, used by
+/// demote, which may also remove `PGSQL.lock`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum StopMode {
+    Plain,
+    Standby,
+    Primary,
+}
+
 impl Pgsql {
+    /// `stop` outside replication mode.
     pub(super) async fn stop(&self) -> ActionResult {
+        self.real_stop(StopMode::Plain).await
+    }
+
+    /// `pgsql_real_stop`: fast shutdown, immediate after the escalation
+    /// time, and wait until the postmaster is gone.
+    pub(super) async fn real_stop(&self, mode: StopMode) -> ActionResult {
         if self.cfg.check_wal_receiver {
             let name = format!("{}-receiver-status", self.env.resource_name());
             if let Err(e) = crate::cluster::attrd::update(&name, None, self.attr_deadline()).await {
@@ -66,11 +83,12 @@ impl Pgsql {
             tracing::info!("PostgreSQL is already stopped.");
             return Ok(OcfRc::Success);
         };
-        let fast = fast_phase(
-            self.cfg.stop_escalate,
-            self.env.op_timeout(),
-            &self.deadline,
-        );
+        let escalate = match mode {
+            StopMode::Standby => self.cfg.stop_escalate_in_slave,
+            StopMode::Plain | StopMode::Primary => self.cfg.stop_escalate,
+        };
+        let fast = fast_phase(escalate, self.env.op_timeout(), &self.deadline);
+        let mut gone = false;
         if !fast.is_zero() {
             match self.pg_ctl_stop("fast", self.deadline.within(fast)).await {
                 Ok(out) if !out.success() => {
@@ -79,32 +97,55 @@ impl Pgsql {
                 Err(e) => tracing::warn!("pg_ctl stop -m fast: {e}"),
                 Ok(_) => {}
             }
-            if wait_gone(&self.cfg.pgdata, &self.dba, self.deadline.within(fast)).await {
-                return self.stopped();
+            gone = wait_gone(&self.cfg.pgdata, &self.dba, self.deadline.within(fast)).await;
+            if !gone {
+                tracing::info!(
+                    "PostgreSQL failed to stop after {}s using -m fast. Trying -m immediate...",
+                    fast.as_secs()
+                );
             }
-            tracing::info!(
-                "PostgreSQL failed to stop after {}s using -m fast. Trying -m immediate...",
-                fast.as_secs()
-            );
         }
-        match self.pg_ctl_stop("immediate", self.deadline).await {
-            Ok(out) if !out.success() => {
-                tracing::warn!("pg_ctl stop -m immediate: {}", out.combined())
+        if !gone {
+            match self.pg_ctl_stop("immediate", self.deadline).await {
+                Ok(out) if !out.success() => {
+                    tracing::warn!("pg_ctl stop -m immediate: {}", out.combined())
+                }
+                Err(e) => {
+                    // pg_ctl could not even run: send SIGQUIT ourselves.
+                    tracing::warn!("pg_ctl stop -m immediate: {e}; sending SIGQUIT");
+                    let _ = kill(Pid::from_raw(pf.pid), Signal::SIGQUIT);
+                }
+                Ok(_) => {}
             }
-            Err(e) => {
-                // pg_ctl could not even run: send SIGQUIT ourselves.
-                tracing::warn!("pg_ctl stop -m immediate: {e}; sending SIGQUIT");
-                let _ = kill(Pid::from_raw(pf.pid), Signal::SIGQUIT);
+            if !wait_gone(&self.cfg.pgdata, &self.dba, self.deadline).await {
+                return Err(Failure::generic(format!(
+                    "PostgreSQL (pid {}) is still running after fast and immediate shutdown",
+                    pf.pid
+                )));
             }
-            Ok(_) => {}
         }
-        if wait_gone(&self.cfg.pgdata, &self.dba, self.deadline).await {
-            return self.stopped();
+        if mode == StopMode::Primary {
+            self.release_lock_if_no_standby();
         }
-        Err(Failure::generic(format!(
-            "PostgreSQL (pid {}) is still running after fast and immediate shutdown",
-            pf.pid
-        )))
+        self.stopped()
+    }
+
+    /// A demoted primary may drop `PGSQL.lock` only when no instance was a
+    /// standby when Pacemaker planned the transition (the notify list of
+    /// unpromoted instances is empty, which Pacemaker renders as " "): then
+    /// no other node can have newer data.
+    fn release_lock_if_no_standby(&self) {
+        let slaves = self
+            .env
+            .meta("notify_unpromoted_uname")
+            .or_else(|| self.env.meta("notify_slave_uname"));
+        if slaves.is_some_and(|s| s.trim().is_empty()) {
+            let lock = self.cfg.tmpdir.join("PGSQL.lock");
+            if lock.exists() {
+                tracing::info!("Removing {}.", lock.display());
+                let _ = std::fs::remove_file(lock);
+            }
+        }
     }
 
     fn stopped(&self) -> ActionResult {

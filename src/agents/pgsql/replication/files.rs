@@ -1,0 +1,306 @@
+//! The files replication mode keeps: the recovery settings (`recovery.conf`
+//! in the data directory before PostgreSQL 12; `<tmpdir>/recovery.conf`,
+//! its include line and `standby.signal` from 12 on), `rep_mode.conf`, and
+//! the include lines in postgresql.conf. Also the server-side helpers that go
+//! with them: reload, promote, waiting for the promotion.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::{chown, Pid};
+
+use super::sync_names;
+use crate::agents::pgsql::monitor::{Health, ServerRole};
+use crate::agents::pgsql::{Pgsql, RepMode};
+use crate::ocf::{ActionResult, Failure, OcfRc};
+use crate::pg::settings::{self, conninfo_value, quote};
+use crate::pg::PidFile;
+
+/// `<prefix>_<node>` with the node lower-cased and `.`/`-` made `_`.
+pub fn slot_name(prefix: &str, node: &str) -> String {
+    let n: String = node
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c == '.' || c == '-' { '_' } else { c })
+        .collect();
+    format!("{prefix}_{n}")
+}
+
+/// An SQL string literal.
+pub fn sql_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+impl Pgsql {
+    /// PostgreSQL 12 replaced recovery.conf with standby.signal.
+    pub(in crate::agents::pgsql) fn uses_standby_signal(&self) -> bool {
+        self.facts.version.is_some_and(|v| v.at_least(12, 0))
+    }
+
+    pub(in crate::agents::pgsql) fn recovery_conf_path(&self) -> PathBuf {
+        if self.uses_standby_signal() {
+            self.cfg.tmpdir.join("recovery.conf")
+        } else {
+            self.cfg.pgdata.join("recovery.conf")
+        }
+    }
+
+    fn rep_mode_conf_path(&self) -> PathBuf {
+        self.cfg.tmpdir.join("rep_mode.conf")
+    }
+
+    /// The recovery settings text for this node (spec §7.1), every value
+    /// quoted so that any character survives.
+    pub(in crate::agents::pgsql) fn recovery_conf_text(&self, me: &str) -> String {
+        let c = &self.cfg;
+        let mut conninfo = format!(
+            "host={} port={} user={} application_name={}",
+            conninfo_value(&c.master_ip),
+            c.pgport,
+            conninfo_value(&c.repuser),
+            conninfo_value(me)
+        );
+        if !c.primary_conninfo_opt.is_empty() {
+            conninfo.push(' ');
+            conninfo.push_str(&c.primary_conninfo_opt);
+        }
+        let mut text = format!(
+            "primary_conninfo = {}\nrestore_command = {}\nrecovery_target_timeline = 'latest'\n",
+            quote(&conninfo),
+            quote(&c.restore_command)
+        );
+        if !self.uses_standby_signal() {
+            text.push_str("standby_mode = 'on'\n");
+        }
+        if !c.archive_cleanup_command.is_empty() {
+            text.push_str(&format!(
+                "archive_cleanup_command = {}\n",
+                quote(&c.archive_cleanup_command)
+            ));
+        }
+        if !c.recovery_end_command.is_empty() {
+            text.push_str(&format!(
+                "recovery_end_command = {}\n",
+                quote(&c.recovery_end_command)
+            ));
+        }
+        if !c.replication_slot_name.is_empty() {
+            text.push_str(&format!(
+                "primary_slot_name = {}\n",
+                quote(&slot_name(&c.replication_slot_name, me))
+            ));
+        }
+        text
+    }
+
+    /// `make_recovery_conf`: writes the recovery settings (owned by pgdba,
+    /// mode 0600) and, from PostgreSQL 12, `standby.signal`.
+    pub(in crate::agents::pgsql) fn write_recovery_conf(&self, me: &str) -> Result<(), Failure> {
+        let path = self.recovery_conf_path();
+        settings::write_owned(&path, &self.recovery_conf_text(me), &self.dba).map_err(|e| {
+            Failure::generic(format!(
+                "Can't create recovery.conf. {}: {e}",
+                path.display()
+            ))
+        })?;
+        if self.uses_standby_signal() {
+            let signal = self.cfg.pgdata.join("standby.signal");
+            settings::touch_owned(&signal, &self.dba)
+                .map_err(|e| Failure::generic(format!("Can't create {}. {e}", signal.display())))?;
+            self.warn_auto_conf_override();
+        }
+        tracing::debug!(
+            "Created recovery.conf. host={}, user={}",
+            self.cfg.master_ip,
+            self.cfg.repuser
+        );
+        Ok(())
+    }
+
+    /// `pg_basebackup -R` writes primary_conninfo into postgresql.auto.conf,
+    /// which wins over our include and silently points the standby elsewhere
+    /// (a frequent cause of DISCONNECT, reference issue #2036). Say so.
+    fn warn_auto_conf_override(&self) {
+        let auto = self.cfg.pgdata.join("postgresql.auto.conf");
+        if crate::pg::conf::get(&auto, "primary_conninfo").is_some() {
+            tracing::warn!(
+                "{} sets primary_conninfo, which overrides the one this agent writes; \
+                 remove it (ALTER SYSTEM RESET primary_conninfo)",
+                auto.display()
+            );
+        }
+    }
+
+    /// Restart-on-promote: remove what makes the server a standby.
+    pub(in crate::agents::pgsql) fn remove_standby_settings(&self) {
+        let path = if self.uses_standby_signal() {
+            self.cfg.pgdata.join("standby.signal")
+        } else {
+            self.cfg.pgdata.join("recovery.conf")
+        };
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// The level-10 side effects of replication and slave mode (spec §4.2
+    /// 6b, 7e, 7f), done only where something is missing: the include line of
+    /// the recovery file (12+), the include line of rep_mode.conf (sync) or
+    /// its removal (async), and tmpdir owned by pgdba with mode 700. Slave
+    /// mode gets tmpdir too, which it needs from 12 on (reference defect
+    /// §14.1 #9).
+    pub(in crate::agents::pgsql) fn prepare_replication_files(&self) -> Result<(), Failure> {
+        let c = &self.cfg;
+        if !(c.rep_mode.is_replication() || c.rep_mode == RepMode::Slave) {
+            return Ok(());
+        }
+        self.ensure_tmpdir()?;
+        if !self.facts.config_readable {
+            return Ok(());
+        }
+        let edit_failed =
+            |e: std::io::Error| Failure::perm(format!("Can't edit {}: {e}", c.config.display()));
+        if self.uses_standby_signal() {
+            let rec = self.recovery_conf_path();
+            if settings::ensure_include(&c.config, &rec).map_err(edit_failed)? {
+                tracing::info!(
+                    "adding include directive {} into {}",
+                    settings::include_line(&rec),
+                    c.config.display()
+                );
+            }
+        }
+        let rep = self.rep_mode_conf_path();
+        match c.rep_mode {
+            RepMode::Sync => {
+                // PostgreSQL refuses to start on an include of a missing file.
+                if !rep.exists() {
+                    self.write_sync_names(&[])?;
+                }
+                if settings::ensure_include(&c.config, &rep).map_err(edit_failed)? {
+                    tracing::info!("adding include directive into {}", c.config.display());
+                }
+            }
+            RepMode::Async => {
+                if settings::remove_include(&c.config, &rep).map_err(edit_failed)? {
+                    tracing::info!("deleting include directive from {}", c.config.display());
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn ensure_tmpdir(&self) -> Result<(), Failure> {
+        let dir = &self.cfg.tmpdir;
+        let fail = |e: String| {
+            Failure::perm(format!(
+                "Can't create directory {} or it is not readable by {}: {e}",
+                dir.display(),
+                self.cfg.pgdba
+            ))
+        };
+        if let Ok(m) = std::fs::metadata(dir) {
+            if m.is_dir() && m.uid() == self.dba.uid.as_raw() && m.mode() & 0o777 == 0o700 {
+                return Ok(());
+            }
+        }
+        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+        if nix::unistd::geteuid().is_root() {
+            chown(dir, Some(self.dba.uid), None).map_err(|e| fail(e.to_string()))?;
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| fail(e.to_string()))
+    }
+
+    /// The names currently in rep_mode.conf.
+    pub(in crate::agents::pgsql) fn read_sync_names(&self) -> Vec<String> {
+        crate::pg::conf::get(&self.rep_mode_conf_path(), "synchronous_standby_names")
+            .map(|v| sync_names::parse_names(&v))
+            .unwrap_or_default()
+    }
+
+    pub(in crate::agents::pgsql) fn write_sync_names(
+        &self,
+        names: &[String],
+    ) -> Result<(), Failure> {
+        let path = self.rep_mode_conf_path();
+        settings::write_owned(&path, &sync_names::render_file(names), &self.dba)
+            .map_err(|e| Failure::generic(format!("Can't write {}: {e}", path.display())))
+    }
+
+    /// `pg_ctl reload` is a SIGHUP to the postmaster; we send it directly.
+    pub(in crate::agents::pgsql) fn reload(&self) -> Result<(), Failure> {
+        let pf = PidFile::read(&self.cfg.pgdata).ok_or_else(|| {
+            Failure::generic("Can't reload configuration file: no postmaster.pid")
+        })?;
+        kill(Pid::from_raw(pf.pid), Signal::SIGHUP)
+            .map_err(|e| Failure::generic(format!("Can't reload configuration file. {e}")))?;
+        tracing::info!("Reload configuration file.");
+        Ok(())
+    }
+
+    /// `pg_ctl -D <pgdata> -W promote`.
+    pub(in crate::agents::pgsql) async fn pg_ctl_promote(&self) -> Result<(), Failure> {
+        let out = self
+            .pg_ctl_cmd()
+            .arg("-D")
+            .arg(&self.cfg.pgdata)
+            .args(["-W", "promote"])
+            .run(self.deadline)
+            .await
+            .map_err(|e| Failure::generic(format!("Can't promote PostgreSQL. {e}")))?;
+        if !out.success() {
+            return Err(Failure::generic(format!(
+                "Can't promote PostgreSQL. {}",
+                out.combined()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Waits until the server answers as a primary.
+    pub(in crate::agents::pgsql) async fn wait_until_primary(&self) -> ActionResult {
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match self.health().await {
+                Health::Up {
+                    role: ServerRole::Primary,
+                    ..
+                } => return Ok(OcfRc::Success),
+                Health::Unresponsive(_, e) if e.is_permanent() => {
+                    return Err(Failure::generic(format!("Can't promote PostgreSQL. {e}")))
+                }
+                Health::Down => {
+                    return Err(Failure::generic(
+                        "Can't promote PostgreSQL: the server stopped during promotion",
+                    ))
+                }
+                _ => {}
+            }
+            if self.deadline.remaining() <= pause {
+                return Err(Failure::generic(
+                    "PostgreSQL did not finish its promotion before the promote timeout",
+                ));
+            }
+            tracing::debug!("PostgreSQL still hasn't promoted yet. Waiting...");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_names_follow_the_reference() {
+        assert_eq!(slot_name("slot", "Node-1.example"), "slot_node_1_example");
+    }
+
+    #[test]
+    fn sql_literals() {
+        assert_eq!(sql_literal("a'b"), "'a''b'");
+    }
+}

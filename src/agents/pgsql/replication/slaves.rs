@@ -1,0 +1,222 @@
+//! What the primary decides about each standby from `pg_stat_replication`
+//! (`control_slave_status` of the reference), as a plain function.
+//!
+//! Input: the rows of `pg_stat_replication` and the configuration. Output:
+//! for every other node in `node_list`, its data status, promotion score,
+//! status attribute and what to do about `synchronous_standby_names`. The
+//! caller applies the decisions; keeping them pure lets the table of spec §9.1
+//! be tested row by row.
+
+use crate::agents::pgsql::RepMode;
+
+pub const CAN_NOT_PROMOTE: &str = "-INFINITY";
+pub const CAN_PROMOTE: &str = "100";
+pub const PROMOTE_ME: &str = "1000";
+
+/// One row of `select application_name, upper(state), upper(sync_state)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplRow {
+    pub application_name: String,
+    pub state: String,
+    pub sync_state: String,
+}
+
+/// Sync-mode action for one standby (without external standbys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncAction {
+    None,
+    /// Make it the synchronous standby if none is configured.
+    MakeSync,
+    /// Drop it from `synchronous_standby_names` if it is there.
+    MakeAsync,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandbyDecision {
+    pub node: String,
+    /// `STATE|SYNC_STATE` or `DISCONNECT`.
+    pub data_status: String,
+    pub score: &'static str,
+    pub sync_action: SyncAction,
+    /// New `<rsc>-status`, `None` to leave it.
+    pub status: Option<&'static str>,
+}
+
+/// The data status of `node`: its first row (application_name compared
+/// case-insensitively and exactly, not as a pattern), else `DISCONNECT`.
+pub fn data_status_of(rows: &[ReplRow], node: &str) -> String {
+    rows.iter()
+        .find(|r| r.application_name.eq_ignore_ascii_case(node))
+        .map(|r| format!("{}|{}", r.state, r.sync_state))
+        .unwrap_or_else(|| "DISCONNECT".to_string())
+}
+
+/// Decisions for every node of `node_list` but `me`.
+pub fn decide(
+    rows: &[ReplRow],
+    node_list: &[String],
+    me: &str,
+    rep_mode: RepMode,
+    external: bool,
+) -> Vec<StandbyDecision> {
+    let two_node_async = rep_mode == RepMode::Async && node_list.len() <= 2;
+    let sync_managed = rep_mode == RepMode::Sync && !external;
+    node_list
+        .iter()
+        .filter(|n| !n.eq_ignore_ascii_case(me))
+        .map(|node| {
+            let ds = data_status_of(rows, node);
+            let (score, sync_action, status) = match ds.as_str() {
+                "STREAMING|SYNC" => (CAN_PROMOTE, SyncAction::None, Some("HS:sync")),
+                "STREAMING|ASYNC" => (
+                    if two_node_async {
+                        CAN_PROMOTE
+                    } else {
+                        CAN_NOT_PROMOTE
+                    },
+                    SyncAction::MakeSync,
+                    Some("HS:async"),
+                ),
+                "STREAMING|POTENTIAL" => (CAN_NOT_PROMOTE, SyncAction::None, Some("HS:potential")),
+                "DISCONNECT" => (CAN_NOT_PROMOTE, SyncAction::MakeAsync, None),
+                _ => (CAN_NOT_PROMOTE, SyncAction::MakeAsync, Some("HS:connected")),
+            };
+            StandbyDecision {
+                node: node.clone(),
+                data_status: ds,
+                score,
+                sync_action: if sync_managed {
+                    sync_action
+                } else {
+                    SyncAction::None
+                },
+                status,
+            }
+        })
+        .collect()
+}
+
+/// With external standbys (sync mode): every streaming standby that is in
+/// the cluster or in the external list becomes synchronous, in row order.
+pub fn external_sync_targets(
+    rows: &[ReplRow],
+    node_list: &[String],
+    external: &[String],
+) -> Vec<String> {
+    rows.iter()
+        .filter(|r| r.state == "STREAMING")
+        .filter(|r| {
+            let n = r.application_name.to_ascii_lowercase();
+            node_list.contains(&n) || external.contains(&n)
+        })
+        .map(|r| r.application_name.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(n: &str, s: &str, y: &str) -> ReplRow {
+        ReplRow {
+            application_name: n.into(),
+            state: s.into(),
+            sync_state: y.into(),
+        }
+    }
+
+    fn nodes(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn spec_table_sync_mode() {
+        let rows = vec![
+            row("node2", "STREAMING", "SYNC"),
+            row("node3", "STREAMING", "ASYNC"),
+            row("node4", "STREAMING", "POTENTIAL"),
+            row("node5", "CATCHUP", "ASYNC"),
+        ];
+        let d = decide(
+            &rows,
+            &nodes(&["node1", "node2", "node3", "node4", "node5", "node6"]),
+            "node1",
+            RepMode::Sync,
+            false,
+        );
+        let by = |n: &str| d.iter().find(|x| x.node == n).unwrap().clone();
+        assert_eq!(by("node2").score, CAN_PROMOTE);
+        assert_eq!(by("node2").status, Some("HS:sync"));
+        assert_eq!(by("node3").score, CAN_NOT_PROMOTE);
+        assert_eq!(by("node3").sync_action, SyncAction::MakeSync);
+        assert_eq!(by("node3").status, Some("HS:async"));
+        assert_eq!(by("node4").status, Some("HS:potential"));
+        assert_eq!(by("node5").data_status, "CATCHUP|ASYNC");
+        assert_eq!(by("node5").status, Some("HS:connected"));
+        assert_eq!(by("node5").sync_action, SyncAction::MakeAsync);
+        assert_eq!(by("node6").data_status, "DISCONNECT");
+        assert_eq!(by("node6").status, None);
+        assert_eq!(d.len(), 5, "me is skipped");
+    }
+
+    #[test]
+    fn two_node_async_standby_may_be_promoted() {
+        let rows = vec![row("node2", "STREAMING", "ASYNC")];
+        let d = decide(
+            &rows,
+            &nodes(&["node1", "node2"]),
+            "node1",
+            RepMode::Async,
+            false,
+        );
+        assert_eq!(d[0].score, CAN_PROMOTE);
+        assert_eq!(d[0].sync_action, SyncAction::None);
+        let d = decide(
+            &rows,
+            &nodes(&["node1", "node2", "node3"]),
+            "node1",
+            RepMode::Async,
+            false,
+        );
+        assert_eq!(d[0].score, CAN_NOT_PROMOTE);
+    }
+
+    #[test]
+    fn names_are_matched_exactly_not_as_patterns() {
+        // node1 must not match node10's row (reference defect §14.1 #12).
+        let rows = vec![row("node10", "STREAMING", "SYNC")];
+        assert_eq!(data_status_of(&rows, "node1"), "DISCONNECT");
+        assert_eq!(data_status_of(&rows, "NODE10"), "STREAMING|SYNC");
+    }
+
+    #[test]
+    fn monitor_user_without_pg_monitor_sees_nulls() {
+        let rows = vec![row("node2", "", "")];
+        let d = decide(
+            &rows,
+            &nodes(&["node1", "node2"]),
+            "node1",
+            RepMode::Sync,
+            false,
+        );
+        assert_eq!(d[0].data_status, "|");
+        assert_eq!(d[0].status, Some("HS:connected"));
+        assert_eq!(d[0].score, CAN_NOT_PROMOTE);
+    }
+
+    #[test]
+    fn external_targets_in_row_order() {
+        let rows = vec![
+            row("ext1", "STREAMING", "ASYNC"),
+            row("node2", "STREAMING", "SYNC"),
+            row("node3", "CATCHUP", "ASYNC"),
+            row("stranger", "STREAMING", "ASYNC"),
+        ];
+        let t = external_sync_targets(
+            &rows,
+            &nodes(&["node1", "node2", "node3"]),
+            &nodes(&["ext1"]),
+        );
+        assert_eq!(t, vec!["ext1", "node2"]);
+    }
+}
