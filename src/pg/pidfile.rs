@@ -61,6 +61,22 @@ pub fn postmaster_alive(pgdata: &Path, dba: &OsUser) -> Option<PidFile> {
     dba.owns_process(pf.pid).then_some(pf)
 }
 
+/// Like `postmaster_alive`, for when the PostgreSQL user is unknown (a
+/// mistyped `pgdba`): any live, non-zombie process counts.
+pub fn live_postmaster(pgdata: &Path, dba: Option<&OsUser>) -> Option<PidFile> {
+    match dba {
+        Some(u) => postmaster_alive(pgdata, u),
+        None => {
+            let pf = PidFile::read(pgdata)?;
+            let status = std::fs::read_to_string(format!("/proc/{}/status", pf.pid)).ok()?;
+            let zombie = status
+                .lines()
+                .any(|l| l.starts_with("State:") && l.contains('Z'));
+            (pf.pid > 0 && !zombie).then_some(pf)
+        }
+    }
+}
+
 /// Does a process with this PID exist at all (a zombie included)? PostgreSQL's
 /// own lock-file check (`kill(pid, 0)`) counts zombies as alive.
 pub fn process_exists(pid: i32) -> bool {

@@ -120,6 +120,73 @@ impl PgInstance {
         inst
     }
 
+    /// A primary for replication tests, listening on `addr:port` (a
+    /// loopback address of its own, so a standby can use the same port, as
+    /// nodes of a real cluster do) and accepting replication connections.
+    pub fn primary(addr: &str, port: u16) -> PgInstance {
+        let mut inst = PgInstance::new();
+        inst.port = port;
+        inst.append_conf(&format!(
+            "port = {port}\nlisten_addresses = '{addr}'\nwal_keep_size = '256MB'\n\
+             hot_standby = on\nwal_level = replica\nmax_wal_senders = 10\n"
+        ));
+        let hba = inst.pgdata().join("pg_hba.conf");
+        let mut text = std::fs::read_to_string(&hba).unwrap();
+        text.push_str("host replication all 127.0.0.0/8 trust\nhost all all 127.0.0.0/8 trust\n");
+        std::fs::write(&hba, text).unwrap();
+        inst
+    }
+
+    /// A base backup of a running `primary` (without recovery settings: the
+    /// agent writes those), listening on `addr` and the primary's port.
+    pub fn standby_of(primary: &PgInstance, primary_addr: &str, addr: &str) -> PgInstance {
+        let root = tempfile::Builder::new()
+            .prefix("pgra-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let inst = PgInstance {
+            root,
+            port: primary.port,
+        };
+        std::fs::create_dir(inst.sockdir()).unwrap();
+        chown_r(inst.root.path(), PGDBA);
+        let out = as_postgres(
+            &pg_bindir().join("pg_basebackup"),
+            &[
+                "-h",
+                primary_addr,
+                "-p",
+                &primary.port.to_string(),
+                "-D",
+                inst.pgdata().to_str().unwrap(),
+                "-X",
+                "stream",
+                "--no-sync",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_basebackup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        inst.append_conf(&format!(
+            "unix_socket_directories = '{}'\nlisten_addresses = '{addr}'\n",
+            inst.sockdir().display()
+        ));
+        inst
+    }
+
+    /// A directory for the agent's tmpdir (PGSQL.lock, rep_mode.conf...).
+    pub fn tmpdir(&self) -> PathBuf {
+        self.root.path().join("agent-tmp")
+    }
+
+    /// The port of the next instance; replication pairs share one.
+    pub fn fresh_port() -> u16 {
+        next_port()
+    }
+
     pub fn pgdata(&self) -> PathBuf {
         self.root.path().join("data")
     }

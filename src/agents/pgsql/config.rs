@@ -84,28 +84,108 @@ fn raw<'a>(env: &'a OcfEnv, name: &str) -> &'a str {
     }
 }
 
-fn number<T: std::str::FromStr>(env: &OcfEnv, name: &str) -> Result<T, Failure> {
-    let mut v = raw(env, name).trim();
-    if v.is_empty() {
-        v = META.param(name).and_then(|p| p.default).unwrap_or("");
-    }
-    v.parse().map_err(|_| {
-        Failure::configured(format!(
-            "Invalid {name}: '{}' is not a non-negative whole number; set {name} to a \
-             number like {}",
-            raw(env, name),
-            META.param(name).and_then(|p| p.default).unwrap_or("0")
-        ))
-    })
+/// Parses parameter values. Strict parsing stops at the first malformed
+/// value; lenient parsing (for `stop`, which must work even with a typo in
+/// the CIB) records the problem and uses the default instead.
+struct Parser<'a> {
+    env: &'a OcfEnv,
+    lenient: bool,
+    problems: Vec<Failure>,
 }
 
-fn boolean(env: &OcfEnv, name: &str) -> Result<bool, Failure> {
-    parse_bool(raw(env, name)).ok_or_else(|| {
-        Failure::configured(format!(
-            "Invalid {name}: '{}' is not a boolean; use true or false",
-            raw(env, name)
-        ))
-    })
+impl Parser<'_> {
+    fn default_of(name: &str) -> &'static str {
+        META.param(name).and_then(|p| p.default).unwrap_or("")
+    }
+
+    fn problem<T>(&mut self, f: Failure, fallback: T) -> Result<T, Failure> {
+        if self.lenient {
+            self.problems.push(f);
+            Ok(fallback)
+        } else {
+            Err(f)
+        }
+    }
+
+    fn number<T: std::str::FromStr>(&mut self, name: &str) -> Result<T, Failure> {
+        let given = raw(self.env, name).trim();
+        let v = if given.is_empty() {
+            Self::default_of(name)
+        } else {
+            given
+        };
+        match v.parse() {
+            Ok(n) => Ok(n),
+            Err(_) => {
+                let f = Failure::configured(format!(
+                    "Invalid {name}: '{given}' is not a non-negative whole number; set {name} \
+                     to a number like {}",
+                    Self::default_of(name)
+                ));
+                let fallback = Self::default_of(name).parse().ok();
+                match fallback {
+                    Some(d) => self.problem(f, d),
+                    None => Err(f),
+                }
+            }
+        }
+    }
+
+    fn boolean(&mut self, name: &str) -> Result<bool, Failure> {
+        match parse_bool(raw(self.env, name)) {
+            Some(b) => Ok(b),
+            None => {
+                let f = Failure::configured(format!(
+                    "Invalid {name}: '{}' is not a boolean; use true or false",
+                    raw(self.env, name)
+                ));
+                let fallback = parse_bool(Self::default_of(name)).unwrap_or(false);
+                self.problem(f, fallback)
+            }
+        }
+    }
+
+    fn rep_mode(&mut self) -> Result<RepMode, Failure> {
+        match raw(self.env, "rep_mode") {
+            "none" => Ok(RepMode::None),
+            "async" => Ok(RepMode::Async),
+            "sync" => Ok(RepMode::Sync),
+            "slave" => Ok(RepMode::Slave),
+            other => {
+                let f = Failure::configured(format!(
+                    "Invalid rep_mode : {other} (use none, async, sync or slave)"
+                ));
+                self.problem(f, RepMode::None)
+            }
+        }
+    }
+
+    fn pgport(&mut self) -> Result<u16, Failure> {
+        let given = raw(self.env, "pgport").trim();
+        let v = if given.is_empty() { "5432" } else { given };
+        match v.parse::<u16>() {
+            Ok(p) if p > 0 => Ok(p),
+            _ => {
+                let f = Failure::configured(format!(
+                    "Invalid pgport: '{given}' is not a TCP port number (1-65535)"
+                ));
+                self.problem(f, 5432)
+            }
+        }
+    }
+
+    fn ctl_opt(&mut self) -> Result<Vec<String>, Failure> {
+        match shell_words::split(raw(self.env, "ctl_opt")) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let f = Failure::configured(format!(
+                    "Invalid ctl_opt: {e} in '{}'; balance the quotes",
+                    raw(self.env, "ctl_opt")
+                ));
+                self.problem(f, Vec::new())
+            }
+        }
+    }
 }
 
 fn node_names(s: &str) -> Vec<String> {
@@ -114,39 +194,49 @@ fn node_names(s: &str) -> Vec<String> {
 
 impl Config {
     pub fn from_env(env: &OcfEnv) -> Result<Config, Failure> {
+        let mut p = Parser {
+            env,
+            lenient: false,
+            problems: Vec::new(),
+        };
+        Self::parse(&mut p)
+    }
+
+    /// For `stop`: every malformed value replaced by its default, with the
+    /// problems returned for logging. A stop must not fail (and get the node
+    /// fenced) over a typo that has nothing to do with stopping.
+    pub fn from_env_lenient(env: &OcfEnv) -> (Config, Vec<Failure>) {
+        let mut p = Parser {
+            env,
+            lenient: true,
+            problems: Vec::new(),
+        };
+        match Self::parse(&mut p) {
+            Ok(c) => (c, p.problems),
+            // Unreachable with lenient parsing; fall back to all defaults.
+            Err(f) => {
+                let empty = OcfEnv::default();
+                let mut q = Parser {
+                    env: &empty,
+                    lenient: true,
+                    problems: Vec::new(),
+                };
+                let c = Self::parse(&mut q).expect("defaults parse");
+                (c, vec![f])
+            }
+        }
+    }
+
+    fn parse(p: &mut Parser) -> Result<Config, Failure> {
+        let env = p.env;
         let pgdata = PathBuf::from(raw(env, "pgdata"));
         let config = match env.param("config") {
             Some(c) => PathBuf::from(c),
             None => pgdata.join("postgresql.conf"),
         };
-        let rep_mode = match raw(env, "rep_mode") {
-            "none" => RepMode::None,
-            "async" => RepMode::Async,
-            "sync" => RepMode::Sync,
-            "slave" => RepMode::Slave,
-            other => {
-                return Err(Failure::configured(format!(
-                    "Invalid rep_mode : {other} (use none, async, sync or slave)"
-                )))
-            }
-        };
-        let pgport: u16 = number(env, "pgport").map_err(|_| {
-            Failure::configured(format!(
-                "Invalid pgport: '{}' is not a TCP port number (1-65535)",
-                raw(env, "pgport")
-            ))
-        })?;
-        if pgport == 0 {
-            return Err(Failure::configured(
-                "Invalid pgport: 0 is not a TCP port number (1-65535)",
-            ));
-        }
-        let ctl_opt = shell_words::split(raw(env, "ctl_opt")).map_err(|e| {
-            Failure::configured(format!(
-                "Invalid ctl_opt: {e} in '{}'; balance the quotes",
-                raw(env, "ctl_opt")
-            ))
-        })?;
+        let rep_mode = p.rep_mode()?;
+        let pgport = p.pgport()?;
+        let ctl_opt = p.ctl_opt()?;
         Ok(Config {
             pgctl: raw(env, "pgctl").to_string(),
             start_opt: raw(env, "start_opt").to_string(),
@@ -164,7 +254,7 @@ impl Config {
             pgdb: raw(env, "pgdb").to_string(),
             logfile: PathBuf::from(raw(env, "logfile")),
             socketdir: raw(env, "socketdir").to_string(),
-            stop_escalate: number(env, "stop_escalate")?,
+            stop_escalate: p.number("stop_escalate")?,
             rep_mode,
             node_list: node_names(raw(env, "node_list")),
             restore_command: raw(env, "restore_command").to_string(),
@@ -173,13 +263,13 @@ impl Config {
             master_ip: raw(env, "master_ip").to_string(),
             repuser: raw(env, "repuser").to_string(),
             primary_conninfo_opt: raw(env, "primary_conninfo_opt").to_string(),
-            restart_on_promote: boolean(env, "restart_on_promote")?,
+            restart_on_promote: p.boolean("restart_on_promote")?,
             replication_slot_name: raw(env, "replication_slot_name").to_string(),
             tmpdir: PathBuf::from(raw(env, "tmpdir")),
-            xlog_check_count: number(env, "xlog_check_count")?,
-            crm_attr_timeout: number(env, "crm_attr_timeout")?,
-            stop_escalate_in_slave: number(env, "stop_escalate_in_slave")?,
-            check_wal_receiver: boolean(env, "check_wal_receiver")?,
+            xlog_check_count: p.number("xlog_check_count")?,
+            crm_attr_timeout: p.number("crm_attr_timeout")?,
+            stop_escalate_in_slave: p.number("stop_escalate_in_slave")?,
+            check_wal_receiver: p.boolean("check_wal_receiver")?,
             external_standby_node_list: node_names(raw(env, "external_standby_node_list")),
         })
     }

@@ -52,29 +52,40 @@ fn deadline_for(env: &OcfEnv, action: Action) -> Deadline {
 /// Runs one action (meta-data, methods and usage are handled by the caller).
 pub fn run(action: Action, env: OcfEnv, program: &str) -> ActionResult {
     let deadline = deadline_for(&env, action);
-    let cfg = Config::from_env(&env)?;
+    let cfg = if action == Action::Stop {
+        let (cfg, problems) = Config::from_env_lenient(&env);
+        for p in problems {
+            tracing::warn!("{} (stopping anyway, with the default)", p.reason);
+        }
+        cfg
+    } else {
+        Config::from_env(&env)?
+    };
     let probe = action == Action::Monitor && env.interval_ms() == 0;
 
-    // Level 0: always. The reference maps its failures for stop (0), monitor
-    // and status (7) because a node without the PostgreSQL user cannot be
-    // running the resource; validate-all and the rest report them.
-    let dba = match validate::level0(&cfg) {
+    // Level 0. The reference maps its failures to "stopped" for stop (0),
+    // monitor and status (7), assuming nothing can run without the user. We
+    // look first: a server that does run is stopped (stop) or reported
+    // with the configuration error (monitor, status), never called stopped.
+    let dba = match validate::lookup_dba(&cfg) {
         Ok(dba) => dba,
-        Err(f) => {
-            return match action {
-                Action::ValidateAll => Err(f),
-                Action::Stop => {
-                    tracing::info!("{}; nothing to stop", f.reason);
-                    Ok(OcfRc::Success)
-                }
-                Action::Monitor | Action::Status => Err(Failure::not_running(format!(
-                    "{}; PostgreSQL cannot be running here",
-                    f.reason
-                ))),
-                _ => Err(f),
-            };
-        }
+        Err(f) => return user_unknown(action, f, &cfg, deadline),
     };
+    if let Err(f) = validate::check_monitor_credentials(&cfg) {
+        match action {
+            // Stopping needs no monitor credentials.
+            Action::Stop => tracing::warn!("{} (ignored for stop)", f.reason),
+            Action::Monitor | Action::Status
+                if crate::pg::pidfile::postmaster_alive(&cfg.pgdata, &dba).is_none() =>
+            {
+                return Err(Failure::not_running(format!(
+                    "PostgreSQL is not running ({})",
+                    f.reason
+                )))
+            }
+            _ => return Err(f),
+        }
+    }
 
     // Level 10: for every action but validate-all, which runs it only when
     // asked for with OCF_CHECK_LEVEL=10.
@@ -109,11 +120,38 @@ pub fn run(action: Action, env: OcfEnv, program: &str) -> ActionResult {
         deadline,
         action,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
+    block_on(agent.dispatch())
+}
+
+/// The configured PostgreSQL user does not exist.
+fn user_unknown(action: Action, f: Failure, cfg: &Config, deadline: Deadline) -> ActionResult {
+    let alive = crate::pg::pidfile::live_postmaster(&cfg.pgdata, None);
+    match action {
+        Action::Stop if alive.is_none() => {
+            tracing::info!("{}; nothing to stop", f.reason);
+            Ok(OcfRc::Success)
+        }
+        Action::Stop => {
+            tracing::warn!(
+                "{}; stopping the PostgreSQL that runs here anyway",
+                f.reason
+            );
+            block_on(stop::stop_without_pg_ctl(cfg, None, deadline))
+        }
+        Action::Monitor | Action::Status if alive.is_none() => Err(Failure::not_running(format!(
+            "{}; PostgreSQL is not running here",
+            f.reason
+        ))),
+        _ => Err(f),
+    }
+}
+
+fn block_on(fut: impl std::future::Future<Output = ActionResult>) -> ActionResult {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::generic(format!("cannot start the async runtime: {e}")))?;
-    rt.block_on(agent.dispatch())
+        .map_err(|e| Failure::generic(format!("cannot start the async runtime: {e}")))?
+        .block_on(fut)
 }
 
 /// A level-10 failure. The reference exits with the code for every action,
@@ -139,11 +177,7 @@ fn validation_failed(
         }
         Action::Stop => {
             tracing::warn!("{}; stopping the running PostgreSQL anyway", f.reason);
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Failure::generic(format!("cannot start the async runtime: {e}")))?;
-            rt.block_on(stop::stop_without_pg_ctl(cfg, dba, deadline))
+            block_on(stop::stop_without_pg_ctl(cfg, Some(dba), deadline))
         }
         Action::Monitor if probe && alive.is_none() => Err(Failure::not_running(format!(
             "PostgreSQL is not running ({})",

@@ -15,14 +15,14 @@ use nix::unistd::Pid;
 use super::{Config, Pgsql};
 use crate::ocf::{ActionResult, Deadline, Failure, OcfRc};
 use crate::os::OsUser;
-use crate::pg::pidfile::postmaster_alive;
+use crate::pg::pidfile::{live_postmaster, postmaster_alive};
 use crate::pg::PidFile;
 
 /// Polls until the postmaster of `pgdata` is gone or `deadline`; true if gone.
-async fn wait_gone(pgdata: &Path, dba: &OsUser, deadline: Deadline) -> bool {
+async fn wait_gone(pgdata: &Path, dba: Option<&OsUser>, deadline: Deadline) -> bool {
     let mut pause = Duration::from_millis(20);
     loop {
-        if postmaster_alive(pgdata, dba).is_none() {
+        if live_postmaster(pgdata, dba).is_none() {
             return true;
         }
         if deadline.expired() {
@@ -97,7 +97,12 @@ impl Pgsql {
                 Err(e) => tracing::warn!("pg_ctl stop -m fast: {e}"),
                 Ok(_) => {}
             }
-            gone = wait_gone(&self.cfg.pgdata, &self.dba, self.deadline.within(fast)).await;
+            gone = wait_gone(
+                &self.cfg.pgdata,
+                Some(&self.dba),
+                self.deadline.within(fast),
+            )
+            .await;
             if !gone {
                 tracing::info!(
                     "PostgreSQL failed to stop after {}s using -m fast. Trying -m immediate...",
@@ -117,7 +122,7 @@ impl Pgsql {
                 }
                 Ok(_) => {}
             }
-            if !wait_gone(&self.cfg.pgdata, &self.dba, self.deadline).await {
+            if !wait_gone(&self.cfg.pgdata, Some(&self.dba), self.deadline).await {
                 return Err(Failure::generic(format!(
                     "PostgreSQL (pid {}) is still running after fast and immediate shutdown",
                     pf.pid
@@ -149,7 +154,7 @@ impl Pgsql {
     }
 
     fn stopped(&self) -> ActionResult {
-        remove_dead_pidfile(&self.cfg.pgdata, &self.dba);
+        remove_dead_pidfile(&self.cfg.pgdata, Some(&self.dba));
         tracing::info!("PostgreSQL is down");
         Ok(OcfRc::Success)
     }
@@ -157,8 +162,8 @@ impl Pgsql {
 
 /// The postmaster we stopped is gone; a PID file it left behind goes too, once
 /// nothing of that server remains.
-fn remove_dead_pidfile(pgdata: &Path, dba: &OsUser) {
-    if postmaster_alive(pgdata, dba).is_some() {
+fn remove_dead_pidfile(pgdata: &Path, dba: Option<&OsUser>) {
+    if live_postmaster(pgdata, dba).is_some() {
         return;
     }
     if PidFile::read(pgdata).is_some_and(|pf| pf.server_fully_gone()) {
@@ -168,12 +173,14 @@ fn remove_dead_pidfile(pgdata: &Path, dba: &OsUser) {
 
 /// Stops a running server with signals (SIGINT = fast shutdown, then SIGQUIT
 /// = immediate), for when the configuration is too broken to run pg_ctl.
+/// `dba` is `None` when the configured PostgreSQL user does not exist; then
+/// whatever process the PID file names is stopped.
 pub(super) async fn stop_without_pg_ctl(
     cfg: &Config,
-    dba: &OsUser,
+    dba: Option<&OsUser>,
     deadline: Deadline,
 ) -> ActionResult {
-    let Some(pf) = postmaster_alive(&cfg.pgdata, dba) else {
+    let Some(pf) = live_postmaster(&cfg.pgdata, dba) else {
         return Ok(OcfRc::Success);
     };
     let pid = Pid::from_raw(pf.pid);

@@ -27,9 +27,8 @@ pub struct HostFacts {
     pub socketdir: Option<PathBuf>,
 }
 
-/// Level 0: the PostgreSQL user exists and the monitor credentials are
-/// consistent. Returns the user.
-pub fn level0(cfg: &Config) -> Result<OsUser, Failure> {
+/// Level 0, first half: the PostgreSQL user exists.
+pub fn lookup_dba(cfg: &Config) -> Result<OsUser, Failure> {
     let dba = match OsUser::lookup(&cfg.pgdba) {
         Ok(Some(u)) => u,
         Ok(None) => {
@@ -45,12 +44,17 @@ pub fn level0(cfg: &Config) -> Result<OsUser, Failure> {
             )))
         }
     };
+    Ok(dba)
+}
+
+/// Level 0, second half: the monitor credentials are consistent.
+pub fn check_monitor_credentials(cfg: &Config) -> Result<(), Failure> {
     if cfg.monitor_user.is_empty() && !cfg.monitor_password.is_empty() {
         return Err(Failure::configured(
             "monitor_user has to be set if monitor_password is set",
         ));
     }
-    Ok(dba)
+    Ok(())
 }
 
 /// Level 10: can this host run the resource? `probe` relaxes the checks that

@@ -171,22 +171,18 @@ impl Pgsql {
             }
         }
         let rep = self.rep_mode_conf_path();
-        match c.rep_mode {
-            RepMode::Sync => {
-                // PostgreSQL refuses to start on an include of a missing file.
-                if !rep.exists() {
-                    self.write_sync_names(&[])?;
-                }
-                if settings::ensure_include(&c.config, &rep).map_err(edit_failed)? {
-                    tracing::info!("adding include directive into {}", c.config.display());
-                }
+        if c.rep_mode == RepMode::Sync {
+            // PostgreSQL refuses to start on an include of a missing file.
+            if !rep.exists() {
+                self.write_sync_names(&[])?;
             }
-            RepMode::Async => {
-                if settings::remove_include(&c.config, &rep).map_err(edit_failed)? {
-                    tracing::info!("deleting include directive from {}", c.config.display());
-                }
+            if settings::ensure_include(&c.config, &rep).map_err(edit_failed)? {
+                tracing::info!("adding include directive into {}", c.config.display());
             }
-            _ => {}
+        } else if c.rep_mode == RepMode::Async
+            && settings::remove_include(&c.config, &rep).map_err(edit_failed)?
+        {
+            tracing::info!("deleting include directive from {}", c.config.display());
         }
         Ok(())
     }
