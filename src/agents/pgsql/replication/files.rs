@@ -13,7 +13,7 @@ use nix::unistd::{chown, Pid};
 
 use super::sync_names;
 use crate::agents::pgsql::monitor::{Health, ServerRole};
-use crate::agents::pgsql::{Pgsql, RepMode};
+use crate::agents::pgsql::{Config, Pgsql, RepMode};
 use crate::ocf::{ActionResult, Failure, OcfRc};
 use crate::pg::settings::{self, conninfo_value, quote};
 use crate::pg::PidFile;
@@ -31,6 +31,50 @@ pub fn slot_name(prefix: &str, node: &str) -> String {
 /// An SQL string literal.
 pub fn sql_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The recovery settings for node `me` (spec §7.1), every value quoted so
+/// that any character survives. `standby_signal`: PostgreSQL 12 or later
+/// (no `standby_mode`).
+pub fn recovery_conf_text(c: &Config, me: &str, standby_signal: bool) -> String {
+    let mut conninfo = format!(
+        "host={} port={} user={} application_name={}",
+        conninfo_value(&c.master_ip),
+        c.pgport,
+        conninfo_value(&c.repuser),
+        conninfo_value(me)
+    );
+    if !c.primary_conninfo_opt.is_empty() {
+        conninfo.push(' ');
+        conninfo.push_str(&c.primary_conninfo_opt);
+    }
+    let mut text = format!(
+        "primary_conninfo = {}\nrestore_command = {}\nrecovery_target_timeline = 'latest'\n",
+        quote(&conninfo),
+        quote(&c.restore_command)
+    );
+    if !standby_signal {
+        text.push_str("standby_mode = 'on'\n");
+    }
+    if !c.archive_cleanup_command.is_empty() {
+        text.push_str(&format!(
+            "archive_cleanup_command = {}\n",
+            quote(&c.archive_cleanup_command)
+        ));
+    }
+    if !c.recovery_end_command.is_empty() {
+        text.push_str(&format!(
+            "recovery_end_command = {}\n",
+            quote(&c.recovery_end_command)
+        ));
+    }
+    if !c.replication_slot_name.is_empty() {
+        text.push_str(&format!(
+            "primary_slot_name = {}\n",
+            quote(&slot_name(&c.replication_slot_name, me))
+        ));
+    }
+    text
 }
 
 impl Pgsql {
@@ -51,55 +95,16 @@ impl Pgsql {
         self.cfg.tmpdir.join("rep_mode.conf")
     }
 
-    /// The recovery settings text for this node (spec §7.1), every value
-    /// quoted so that any character survives.
-    pub(in crate::agents::pgsql) fn recovery_conf_text(&self, me: &str) -> String {
-        let c = &self.cfg;
-        let mut conninfo = format!(
-            "host={} port={} user={} application_name={}",
-            conninfo_value(&c.master_ip),
-            c.pgport,
-            conninfo_value(&c.repuser),
-            conninfo_value(me)
-        );
-        if !c.primary_conninfo_opt.is_empty() {
-            conninfo.push(' ');
-            conninfo.push_str(&c.primary_conninfo_opt);
-        }
-        let mut text = format!(
-            "primary_conninfo = {}\nrestore_command = {}\nrecovery_target_timeline = 'latest'\n",
-            quote(&conninfo),
-            quote(&c.restore_command)
-        );
-        if !self.uses_standby_signal() {
-            text.push_str("standby_mode = 'on'\n");
-        }
-        if !c.archive_cleanup_command.is_empty() {
-            text.push_str(&format!(
-                "archive_cleanup_command = {}\n",
-                quote(&c.archive_cleanup_command)
-            ));
-        }
-        if !c.recovery_end_command.is_empty() {
-            text.push_str(&format!(
-                "recovery_end_command = {}\n",
-                quote(&c.recovery_end_command)
-            ));
-        }
-        if !c.replication_slot_name.is_empty() {
-            text.push_str(&format!(
-                "primary_slot_name = {}\n",
-                quote(&slot_name(&c.replication_slot_name, me))
-            ));
-        }
-        text
-    }
-
     /// `make_recovery_conf`: writes the recovery settings (owned by pgdba,
     /// mode 0600) and, from PostgreSQL 12, `standby.signal`.
     pub(in crate::agents::pgsql) fn write_recovery_conf(&self, me: &str) -> Result<(), Failure> {
         let path = self.recovery_conf_path();
-        settings::write_owned(&path, &self.recovery_conf_text(me), &self.dba).map_err(|e| {
+        settings::write_owned(
+            &path,
+            &recovery_conf_text(&self.cfg, me, self.uses_standby_signal()),
+            &self.dba,
+        )
+        .map_err(|e| {
             Failure::generic(format!(
                 "Can't create recovery.conf. {}: {e}",
                 path.display()
@@ -293,6 +298,64 @@ mod tests {
     #[test]
     fn slot_names_follow_the_reference() {
         assert_eq!(slot_name("slot", "Node-1.example"), "slot_node_1_example");
+    }
+
+    fn cfg(pairs: &[(&str, &str)]) -> Config {
+        let env = crate::ocf::OcfEnv::from_vars(
+            pairs
+                .iter()
+                .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
+            &[],
+        );
+        Config::from_env(&env).unwrap()
+    }
+
+    #[test]
+    fn recovery_conf_pg12_and_later() {
+        let c = cfg(&[
+            ("master_ip", "192.168.0.10"),
+            ("repuser", "rep"),
+            ("restore_command", "cp /arch/%f %p"),
+        ]);
+        assert_eq!(
+            recovery_conf_text(&c, "node2", true),
+            "primary_conninfo = 'host=192.168.0.10 port=5432 user=rep application_name=node2'\n\
+             restore_command = 'cp /arch/%f %p'\n\
+             recovery_target_timeline = 'latest'\n"
+        );
+    }
+
+    #[test]
+    fn recovery_conf_before_12_with_everything() {
+        let c = cfg(&[
+            ("master_ip", "10.0.0.1"),
+            ("primary_conninfo_opt", "keepalives_idle=60"),
+            ("archive_cleanup_command", "pg_archivecleanup /arch %r"),
+            ("recovery_end_command", "touch /tmp/done"),
+            ("replication_slot_name", "slot"),
+        ]);
+        let t = recovery_conf_text(&c, "node-1", false);
+        assert!(
+            t.contains("application_name=node-1 keepalives_idle=60'\n"),
+            "{t}"
+        );
+        assert!(t.contains("standby_mode = 'on'\n"));
+        assert!(t.contains("archive_cleanup_command = 'pg_archivecleanup /arch %r'\n"));
+        assert!(t.contains("recovery_end_command = 'touch /tmp/done'\n"));
+        assert!(t.ends_with("primary_slot_name = 'slot_node_1'\n"));
+    }
+
+    /// Regression (reference defect §14.1 #13): a quote in restore_command
+    /// broke the file and PostgreSQL refused to start.
+    #[test]
+    fn quotes_in_values_survive_the_config_parser() {
+        let cmd = "test -f '/arch/%f' && cp '/arch/%f' %p";
+        let c = cfg(&[("master_ip", "10.0.0.1"), ("restore_command", cmd)]);
+        let t = recovery_conf_text(&c, "n", true);
+        assert_eq!(
+            crate::pg::conf::get_in(&t, "restore_command").as_deref(),
+            Some(cmd)
+        );
     }
 
     #[test]

@@ -300,14 +300,18 @@ impl<'a> Repl<'a> {
         if self.pg.cfg.rep_mode == RepMode::Sync {
             self.pg.write_sync_names(&[])?;
         }
-        match self.pg.real_start().await? {
-            OcfRc::Success => {}
-            _ => {
-                return Err(Failure::generic(
-                    "PostgreSQL came up as a primary; a replication start must give a \
-                     standby (is standby.signal or recovery.conf missing?)",
-                ))
+        let was_running =
+            crate::pg::pidfile::postmaster_alive(&self.pg.cfg.pgdata, &self.pg.dba).is_some();
+        if self.pg.real_start().await? == OcfRc::RunningPromoted {
+            // A start must leave a standby. A primary we just started would
+            // accept writes beside the real one: stop it at once.
+            if !was_running {
+                let _ = self.pg.real_stop(StopMode::Standby).await;
             }
+            return Err(Failure::generic(
+                "PostgreSQL came up as a primary; a replication start must give a standby \
+                 (is standby.signal or recovery.conf missing?)",
+            ));
         }
         // The include of rep_mode.conf is last in postgresql.conf, but
         // postgresql.auto.conf can still override it.
