@@ -230,10 +230,15 @@ impl PgInstance {
         text.lines().next()?.trim().parse().ok()
     }
 
-    /// Is the postmaster alive (independently of the agent)?
+    /// Is the postmaster alive (independently of the agent)? A zombie
+    /// waiting to be reaped is dead.
     pub fn is_running(&self) -> bool {
-        self.postmaster_pid()
-            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+        self.postmaster_pid().is_some_and(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+                !s.lines()
+                    .any(|l| l.starts_with("State:") && l.contains('Z'))
+            })
+        })
     }
 
     /// Starts the server directly (not through the agent) and waits for it.

@@ -6,6 +6,8 @@
 mod bad_input;
 mod cli;
 mod differential;
+mod fake_cluster;
+mod fake_cluster_tests;
 mod harness;
 mod lifecycle;
 mod ocft;
