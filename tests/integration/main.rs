@@ -11,3 +11,4 @@ mod fake_cluster_tests;
 mod harness;
 mod lifecycle;
 mod ocft;
+mod replication;

@@ -1,0 +1,365 @@
+//! Replication mode against real PostgreSQL primaries and standbys, with the
+//! fake cluster kit standing in for Pacemaker: the attribute protocol, the
+//! election, promotion, synchronous standby management and the lock file.
+//!
+//! Two nodes share one port on different loopback addresses (node1 =
+//! 127.0.0.11, node2 = 127.0.0.12), as cluster nodes do; `master_ip` names
+//! whichever address currently plays the primary's virtual IP.
+
+use std::time::Duration;
+
+use crate::fake_cluster::FakeCluster;
+use crate::harness::*;
+
+const ADDR1: &str = "127.0.0.11";
+const ADDR2: &str = "127.0.0.12";
+
+struct Node {
+    name: &'static str,
+    pg: PgInstance,
+}
+
+/// A primary's base backup as the second node; both stopped.
+fn pair() -> (Node, Node) {
+    let port = PgInstance::fresh_port();
+    let pg1 = PgInstance::primary(ADDR1, port);
+    pg1.start_directly();
+    let pg2 = PgInstance::standby_of(&pg1, ADDR1, ADDR2);
+    pg1.stop_directly();
+    (
+        Node {
+            name: "node1",
+            pg: pg1,
+        },
+        Node {
+            name: "node2",
+            pg: pg2,
+        },
+    )
+}
+
+/// Our agent on `node`, as Pacemaker runs it for a promotable clone.
+fn agent(fc: &FakeCluster, node: &Node, rep_mode: &str, master_ip: &str) -> Agent {
+    let a = Agent::ours()
+        .on(&node.pg)
+        .param("rep_mode", rep_mode)
+        .param("node_list", "node1 node2")
+        .param("master_ip", master_ip)
+        .param("tmpdir", node.pg.tmpdir().to_str().unwrap())
+        .param("restore_command", "false")
+        .meta("promotable", "true")
+        .meta("notify", "true")
+        .meta("clone_max", "2")
+        .meta("promoted_max", "1")
+        .meta("on_node", node.name)
+        .meta("timeout", "30000");
+    fc.apply(a, node.name)
+}
+
+fn in_recovery(pg: &PgInstance) -> String {
+    pg.psql("select pg_is_in_recovery()").unwrap()
+}
+
+fn notify(a: &Agent, kind: &str, op: &str, promote: &str, master: &str, slave: &str) -> Outcome {
+    a.clone()
+        .meta("notify_type", kind)
+        .meta("notify_operation", op)
+        .meta("notify_promote_uname", promote)
+        .meta("notify_master_uname", master)
+        .meta("notify_slave_uname", slave)
+        .meta("notify_demote_uname", " ")
+        .run("notify")
+}
+
+/// Cold start of a two-node sync cluster, election, promotion, a
+/// synchronous standby, a committed write, failover to the standby with
+/// the write intact, and the old primary refused by PGSQL.lock.
+#[test]
+fn sync_pair_election_promotion_failover_and_lock() {
+    let (n1, n2) = pair();
+    let fc = FakeCluster::new(&["node1", "node2"]);
+    let a1 = agent(&fc, &n1, "sync", ADDR1);
+    let a2 = agent(&fc, &n2, "sync", ADDR1);
+
+    // Probes find nothing; starts give hot standbys.
+    assert_rc(&a1.run("monitor"), 7);
+    assert_rc(&a1.run("start"), 0);
+    assert_rc(&a2.run("start"), 0);
+    assert_eq!(in_recovery(&n1.pg), "t");
+    assert_eq!(in_recovery(&n2.pg), "t");
+    for n in ["node1", "node2"] {
+        assert_eq!(
+            fc.attr(n, "reboot", "pgsql-status").as_deref(),
+            Some("HS:alone")
+        );
+        assert_eq!(
+            fc.attr(n, "reboot", "master-pgsql").as_deref(),
+            Some("-INFINITY")
+        );
+    }
+    // PostgreSQL 15: recovery settings in tmpdir, included, standby.signal.
+    let rec = std::fs::read_to_string(n1.pg.tmpdir().join("recovery.conf")).unwrap();
+    assert!(rec.contains("application_name=node1"), "{rec}");
+    assert!(n1.pg.pgdata().join("standby.signal").exists());
+    let conf = std::fs::read_to_string(n1.pg.config()).unwrap();
+    assert!(conf.contains(&format!(
+        "include '{}' # added by pgsql RA",
+        n1.pg.tmpdir().join("recovery.conf").display()
+    )));
+    assert!(conf.contains("rep_mode.conf' # added by pgsql RA"));
+    fc.set_role("pgsql", "node1", "Unpromoted");
+    fc.set_role("pgsql", "node2", "Unpromoted");
+
+    // No primary: both publish positions; after xlog_check_count + 1
+    // identical rounds the newest asks to be promoted.
+    let (m1, m2) = (a1.clone().recurring(), a2.clone().recurring());
+    for _ in 0..4 {
+        assert_rc(&m1.run("monitor"), 0);
+        assert_rc(&m2.run("monitor"), 0);
+    }
+    assert!(fc.attr("node1", "reboot", "pgsql-xlog-loc").is_some());
+    let s1 = fc.attr("node1", "reboot", "master-pgsql");
+    let s2 = fc.attr("node2", "reboot", "master-pgsql");
+    assert!(
+        s1.as_deref() == Some("1000") || s2.as_deref() == Some("1000"),
+        "nobody won: {s1:?} {s2:?}\n{}",
+        fc.dump()
+    );
+    let (winner, loser) = if s1.as_deref() == Some("1000") {
+        (&n1, &n2)
+    } else {
+        (&n2, &n1)
+    };
+    // The primary's virtual IP follows the winner; on one machine the loser
+    // is restarted with the winner's address instead.
+    let addr = |n: &Node| if n.name == "node1" { ADDR1 } else { ADDR2 };
+    let al = &agent(&fc, loser, "sync", addr(winner));
+    let aw = &agent(&fc, winner, "sync", addr(winner));
+    assert_rc(&al.run("stop"), 0);
+    assert_rc(&al.run("start"), 0);
+
+    // Pacemaker promotes the winner.
+    notify(aw, "pre", "promote", winner.name, " ", "node1 node2");
+    notify(al, "pre", "promote", winner.name, " ", "node1 node2");
+    assert_rc(&aw.run("promote"), 0);
+    fc.set_role("pgsql", winner.name, "Promoted");
+    assert_eq!(in_recovery(&winner.pg), "f");
+    assert!(winner.pg.tmpdir().join("PGSQL.lock").exists());
+    assert_eq!(
+        fc.attr(winner.name, "forever", "pgsql-data-status")
+            .as_deref(),
+        Some("LATEST")
+    );
+    assert_eq!(
+        fc.attr(winner.name, "reboot", "pgsql-status").as_deref(),
+        Some("PRI")
+    );
+    assert_eq!(
+        fc.attr(loser.name, "forever", "pgsql-data-status")
+            .as_deref(),
+        Some("DISCONNECT")
+    );
+    assert_rc(
+        &notify(aw, "post", "promote", winner.name, " ", "node1 node2"),
+        0,
+    );
+    assert_rc(
+        &notify(al, "post", "promote", winner.name, " ", "node1 node2"),
+        0,
+    );
+    assert!(fc.attr(winner.name, "reboot", "pgsql-xlog-loc").is_none());
+
+    // The standby streams from the primary; the primary's monitor makes it
+    // the synchronous standby and gives it the promotion score 100.
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            winner
+                .pg
+                .psql("select count(*) from pg_stat_replication where state = 'streaming'")
+                .is_ok_and(|c| c == "1")
+        }),
+        "standby never streamed"
+    );
+    let mw = aw.clone().recurring().meta("role", "Promoted");
+    assert_rc(&mw.run("monitor"), 8);
+    assert_rc(&mw.run("monitor"), 8);
+    assert_eq!(
+        fc.attr(loser.name, "forever", "pgsql-data-status")
+            .as_deref(),
+        Some("STREAMING|SYNC"),
+        "{}",
+        fc.dump()
+    );
+    assert_eq!(
+        fc.attr(loser.name, "reboot", "master-pgsql").as_deref(),
+        Some("100")
+    );
+    assert_eq!(
+        fc.attr(loser.name, "reboot", "pgsql-status").as_deref(),
+        Some("HS:sync")
+    );
+    let rep_mode_conf = std::fs::read_to_string(winner.pg.tmpdir().join("rep_mode.conf")).unwrap();
+    assert_eq!(
+        rep_mode_conf,
+        format!("synchronous_standby_names = '\"{}\"'\n", loser.name)
+    );
+    assert_rc(&al.clone().recurring().run("monitor"), 0);
+
+    // An acknowledged synchronous write.
+    winner
+        .pg
+        .psql("create table acked(x int); insert into acked values (7)")
+        .unwrap();
+
+    // The primary dies; Pacemaker promotes the synchronous standby.
+    winner.pg.kill9();
+    fc.set_online(winner.name, false);
+    fc.set_role("pgsql", winner.name, "Stopped");
+    let new_primary = agent(&fc, loser, "sync", addr(loser));
+    assert_rc(&new_primary.run("promote"), 0);
+    assert_eq!(in_recovery(&loser.pg), "f");
+    assert_eq!(loser.pg.psql("select x from acked").unwrap(), "7");
+
+    // The old primary comes back: its data may have diverged, so start is
+    // refused until an admin removes the lock. Nothing is started.
+    fc.set_online(winner.name, true);
+    let out = aw.run("start");
+    assert_rc(&out, 1);
+    assert!(out.exit_reason().unwrap().contains("PGSQL.lock"), "{out:?}");
+    assert!(!winner.pg.is_running());
+}
+
+/// Demote stops the primary; the lock stays while a standby exists and goes
+/// when none did (spec §7.4); stop sets STOP and the score -INFINITY.
+#[test]
+fn demote_and_stop_keep_the_attribute_protocol() {
+    let (n1, n2) = pair();
+    let fc = FakeCluster::new(&["node1", "node2"]);
+    let a1 = agent(&fc, &n1, "async", ADDR1);
+    assert_rc(&a1.run("start"), 0);
+    assert_rc(&a1.run("promote"), 0);
+    assert_rc(&a1.run("promote"), 0); // idempotent
+    assert!(n1.pg.tmpdir().join("PGSQL.lock").exists());
+    // Async mode keeps no rep_mode.conf include.
+    let conf = std::fs::read_to_string(n1.pg.config()).unwrap();
+    assert!(!conf.contains("rep_mode.conf"));
+
+    let with_standby = a1.clone().meta("notify_slave_uname", "node2");
+    assert_rc(&with_standby.run("demote"), 0);
+    assert!(!n1.pg.is_running());
+    assert!(n1.pg.tmpdir().join("PGSQL.lock").exists());
+    assert_eq!(
+        fc.attr("node1", "reboot", "pgsql-status").as_deref(),
+        Some("STOP")
+    );
+    assert_eq!(
+        fc.attr("node1", "reboot", "master-pgsql").as_deref(),
+        Some("-INFINITY")
+    );
+    assert_rc(&with_standby.run("demote"), 0); // already stopped
+
+    std::fs::remove_file(n1.pg.tmpdir().join("PGSQL.lock")).unwrap();
+    assert_rc(&a1.run("start"), 0);
+    assert_rc(&a1.run("promote"), 0);
+    let alone = a1.clone().meta("notify_slave_uname", " ");
+    assert_rc(&alone.run("demote"), 0);
+    assert!(!n1.pg.tmpdir().join("PGSQL.lock").exists());
+
+    assert_rc(&a1.run("start"), 0);
+    assert_rc(&a1.run("stop"), 0);
+    assert!(!n1.pg.is_running());
+    assert_eq!(
+        fc.attr("node1", "reboot", "pgsql-status").as_deref(),
+        Some("STOP")
+    );
+    drop(n2);
+}
+
+/// A probe finding a running primary gives it 1000 and reports 8; a probe
+/// finding a standby gives -INFINITY and reports 0.
+#[test]
+fn probes_report_roles_and_scores() {
+    let (n1, _n2) = pair();
+    let fc = FakeCluster::new(&["node1", "node2"]);
+    let a1 = agent(&fc, &n1, "sync", ADDR1);
+    assert_rc(&a1.run("start"), 0);
+    assert_rc(&a1.run("monitor"), 0);
+    assert_eq!(
+        fc.attr("node1", "reboot", "master-pgsql").as_deref(),
+        Some("-INFINITY")
+    );
+    assert_rc(&a1.run("promote"), 0);
+    fc.del_attr("node1", "reboot", "master-pgsql");
+    assert_rc(&a1.run("monitor"), 8);
+    assert_eq!(
+        fc.attr("node1", "reboot", "master-pgsql").as_deref(),
+        Some("1000")
+    );
+    assert_rc(&a1.run("stop"), 0);
+}
+
+/// In sync mode a standby that is known to lag must not be promoted, even
+/// if asked directly (a stale score or a forced promote).
+#[test]
+fn promote_refuses_an_out_of_date_sync_standby() {
+    let (n1, _n2) = pair();
+    let fc = FakeCluster::new(&["node1", "node2"]);
+    let a1 = agent(&fc, &n1, "sync", ADDR1);
+    assert_rc(&a1.run("start"), 0);
+    fc.set_attr("node1", "forever", "pgsql-data-status", "DISCONNECT");
+    let out = a1.run("promote");
+    assert_rc(&out, 1);
+    assert!(out.exit_reason().unwrap().contains("DISCONNECT"), "{out:?}");
+    assert_eq!(in_recovery(&n1.pg), "t");
+    assert!(!n1.pg.tmpdir().join("PGSQL.lock").exists());
+    assert_rc(&a1.run("stop"), 0);
+}
+
+/// restart_on_promote stops the standby and starts it without recovery
+/// settings, so it comes up as a primary on the same timeline.
+#[test]
+fn restart_on_promote_keeps_the_timeline() {
+    let (n1, _n2) = pair();
+    let fc = FakeCluster::new(&["node1", "node2"]);
+    let a1 = agent(&fc, &n1, "sync", ADDR1).param("restart_on_promote", "true");
+    assert_rc(&a1.run("start"), 0);
+    let tli = || {
+        n1.pg
+            .psql("select timeline_id from pg_control_checkpoint()")
+            .unwrap()
+    };
+    let before = tli();
+    assert_rc(&a1.run("promote"), 0);
+    assert_eq!(in_recovery(&n1.pg), "f");
+    assert_eq!(tli(), before);
+    assert!(!n1.pg.pgdata().join("standby.signal").exists());
+    assert_rc(&a1.run("stop"), 0);
+}
+
+/// rep_mode=slave starts a standby of master_ip with its recovery settings
+/// in tmpdir, which the reference forgot to create (spec §14.1 #9).
+#[test]
+fn slave_mode_creates_tmpdir_and_follows_master_ip() {
+    let (n1, n2) = pair();
+    n1.pg.start_directly();
+    let fc = FakeCluster::new(&["node1", "node2"]);
+    let a2 = fc.apply(
+        Agent::ours()
+            .on(&n2.pg)
+            .param("rep_mode", "slave")
+            .param("master_ip", ADDR1)
+            .param("tmpdir", n2.pg.tmpdir().to_str().unwrap())
+            .meta("on_node", "node2"),
+        "node2",
+    );
+    assert!(!n2.pg.tmpdir().exists());
+    assert_rc(&a2.run("start"), 0);
+    assert_eq!(in_recovery(&n2.pg), "t");
+    assert!(wait_for(Duration::from_secs(20), || {
+        n1.pg
+            .psql("select count(*) from pg_stat_replication where application_name = 'node2'")
+            .is_ok_and(|c| c == "1")
+    }));
+    assert_rc(&a2.clone().recurring().run("monitor"), 0);
+    assert_rc(&a2.run("stop"), 0);
+}
