@@ -204,15 +204,7 @@ impl Pgsql {
                 Action::Stop => repl.stop().await,
                 Action::Promote => repl.promote().await,
                 Action::Demote => repl.demote().await,
-                Action::Notify => match repl.notify().await {
-                    Err(f) if f.rc != OcfRc::ErrGeneric => {
-                        // notify must not fail; only the pre-promote refusal
-                        // (1) is meant to reach Pacemaker.
-                        tracing::warn!("{}", f.reason);
-                        Ok(OcfRc::Success)
-                    }
-                    other => other,
-                },
+                Action::Notify => repl.notify().await,
                 _ => Ok(OcfRc::Success),
             };
         }

@@ -718,6 +718,8 @@ impl<'a> Repl<'a> {
                 .collect()
         };
         match (kind, op) {
+            // The one notification that may fail: the refusal of a standby
+            // whose data is newer than the node being promoted.
             ("pre", "promote") => return self.pre_promote(&first("notify_promote_uname")).await,
             ("post", "promote") => {
                 self.delete_own(&self.attr_xlog_loc()).await;
@@ -761,21 +763,24 @@ impl<'a> Repl<'a> {
         if cfg.rep_mode != RepMode::Sync || cfg.node_list.len() < 3 || promote_node == self.me {
             return Ok(OcfRc::Success);
         }
+        // As in the reference, an unreadable baseline means no check: the
+        // refusal below is the only way a notification may fail.
         let name = self.attr_baseline();
-        let theirs = self
-            .pm
-            .get(promote_node, Lifetime::Reboot, &name)
-            .await
-            .map_err(cluster_failure)?;
-        let Some(theirs) = theirs else {
-            return Ok(OcfRc::Success);
+        let theirs = match self.pm.get(promote_node, Lifetime::Reboot, &name).await {
+            Ok(Some(v)) => v,
+            Ok(None) => return Ok(OcfRc::Success),
+            Err(e) => {
+                tracing::warn!("cannot read {name} of {promote_node}: {e}");
+                return Ok(OcfRc::Success);
+            }
         };
-        let mine = self
-            .pm
-            .get(&self.me, Lifetime::Reboot, &name)
-            .await
-            .map_err(cluster_failure)?
-            .unwrap_or_default();
+        let mine = match self.pm.get(&self.me, Lifetime::Reboot, &name).await {
+            Ok(v) => v.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!("cannot read my {name}: {e}");
+                return Ok(OcfRc::Success);
+            }
+        };
         // Compare as positions when both parse (they are the 16-hex form,
         // where this is also the string order the reference uses).
         let newer = match (Lsn::parse_attr(&mine), Lsn::parse_attr(&theirs)) {
