@@ -1,0 +1,143 @@
+//! `start`, `stop` and `monitor` in replication mode.
+
+use super::slaves::{CAN_NOT_PROMOTE, PROMOTE_ME};
+use super::{election, Repl};
+use crate::agents::pgsql::monitor::{Health, ServerRole};
+use crate::agents::pgsql::stop::StopMode;
+use crate::agents::pgsql::RepMode;
+use crate::ocf::{ActionResult, Failure, OcfRc};
+use crate::pg::Session;
+
+impl Repl<'_> {
+    /// `pgsql_replication_start`.
+    pub(in crate::agents::pgsql) async fn start(&self) -> ActionResult {
+        self.set_own_status("STOP").await?;
+        self.delete_own(&self.attr_baseline()).await;
+        self.set_own_score(CAN_NOT_PROMOTE, false).await?;
+        let lock = self.pg.cfg.tmpdir.join("PGSQL.lock");
+        if lock.exists() {
+            return Err(Failure::generic(format!(
+                "My data may be inconsistent. You have to remove {} file to force start.",
+                lock.display()
+            )));
+        }
+        election::clear_notes(&self.pg.cfg.tmpdir);
+        self.pg.write_recovery_conf(&self.me)?;
+        self.delete_own(&self.attr_xlog_loc()).await;
+        if self.pg.cfg.rep_mode == RepMode::Sync {
+            self.pg.write_sync_names(&[])?;
+        }
+        let was_running =
+            crate::pg::pidfile::postmaster_alive(&self.pg.cfg.pgdata, &self.pg.dba).is_some();
+        if self.pg.real_start().await? == OcfRc::RunningPromoted {
+            // A start must leave a standby. A primary we just started would
+            // accept writes beside the real one: stop it at once.
+            if !was_running {
+                let _ = self.pg.real_stop(StopMode::Standby).await;
+            }
+            return Err(Failure::generic(
+                "PostgreSQL came up as a primary; a replication start must give a standby \
+                 (is standby.signal or recovery.conf missing?)",
+            ));
+        }
+        // The include of rep_mode.conf is last in postgresql.conf, but
+        // postgresql.auto.conf can still override it.
+        if let Health::Up { session, .. } = self.pg.health().await {
+            let names = session
+                .query_value("show synchronous_standby_names")
+                .await
+                .map_err(|e| Failure::generic(e.to_string()))?
+                .unwrap_or_default();
+            if !names.trim().is_empty() {
+                return Err(Failure::configured(
+                    "Invalid synchronous_standby_names is set in postgresql.conf.",
+                ));
+            }
+        }
+        self.delete_replication_slots().await?;
+        self.set_own_status("HS:alone").await?;
+        Ok(OcfRc::Success)
+    }
+
+    /// `pgsql_replication_stop`.
+    pub(in crate::agents::pgsql) async fn stop(&self) -> ActionResult {
+        self.set_own_score(CAN_NOT_PROMOTE, false).await?;
+        self.delete_own(&self.attr_xlog_loc()).await;
+        if crate::pg::pidfile::postmaster_alive(&self.pg.cfg.pgdata, &self.pg.dba).is_none() {
+            tracing::info!("PostgreSQL is already stopped.");
+            self.set_own_status("STOP").await?;
+            return Ok(OcfRc::Success);
+        }
+        if let Err(f) = self.pg.real_stop(StopMode::Standby).await {
+            let _ = self.set_own_status("UNKNOWN").await;
+            return Err(f);
+        }
+        self.set_own_status("STOP").await?;
+        if self.pg.cfg.rep_mode == RepMode::Sync {
+            self.pg.write_sync_names(&[])?;
+        }
+        self.delete_own(&self.attr_baseline()).await;
+        Ok(OcfRc::Success)
+    }
+
+    /// `pgsql_monitor` in replication mode.
+    pub(in crate::agents::pgsql) async fn monitor(&self) -> ActionResult {
+        let probe = self.pg.env.interval_ms() == 0;
+        let (role, session) = match self.pg.health().await {
+            Health::Down => {
+                tracing::info!("PostgreSQL is down");
+                return Err(self.pg.not_running());
+            }
+            Health::Unresponsive(_, e) => {
+                return Err(Failure::generic(format!(
+                    "Can't get PostgreSQL recovery status. {e}"
+                )))
+            }
+            Health::Up { role, session } => (role, session),
+        };
+        let result = match role {
+            ServerRole::Primary => {
+                if probe
+                    && self.pg.cfg.monitor_sql == crate::agents::pgsql::config::DEFAULT_MONITOR_SQL
+                {
+                    self.set_own_score(PROMOTE_ME, false).await?;
+                }
+                self.primary_monitor(&session).await
+            }
+            _ => {
+                if probe {
+                    self.set_own_score(CAN_NOT_PROMOTE, false).await?;
+                }
+                self.standby_monitor(&session).await
+            }
+        };
+        if self.pg.cfg.check_wal_receiver {
+            self.pg.publish_wal_receiver_status(&result).await;
+        }
+        result
+    }
+
+    pub(super) async fn primary_monitor(&self, session: &Session) -> ActionResult {
+        self.change_data_status(&self.me.clone(), "LATEST").await?;
+        self.change_status(&self.me.clone(), "PRI").await?;
+        if self.control_standbys(session).await? {
+            tracing::info!("re-controlling slave status.");
+            self.control_standbys(session).await?;
+        }
+        Ok(OcfRc::RunningPromoted)
+    }
+
+    pub(super) async fn standby_monitor(&self, session: &Session) -> ActionResult {
+        self.ensure_view().await?;
+        if !self.with_view(|v| v.has_promoted()) {
+            tracing::info!("Master does not exist.");
+            self.change_status(&self.me.clone(), "HS:alone").await?;
+            if self.have_master_right(session).await? {
+                election::clear_notes(&self.pg.cfg.tmpdir);
+            }
+        } else if self.attr(&self.me, &self.attr_data_status()).as_deref() == Some("DISCONNECT") {
+            self.change_status(&self.me.clone(), "HS:alone").await?;
+        }
+        Ok(OcfRc::Success)
+    }
+}

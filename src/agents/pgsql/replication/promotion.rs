@@ -1,0 +1,104 @@
+//! `promote` and `demote` in replication mode.
+
+use super::slaves::{CAN_NOT_PROMOTE, PROMOTE_ME};
+use super::{election, Repl};
+use crate::agents::pgsql::monitor::{Health, ServerRole};
+use crate::agents::pgsql::stop::StopMode;
+use crate::agents::pgsql::RepMode;
+use crate::ocf::{ActionResult, Failure, OcfRc};
+
+impl Repl<'_> {
+    /// `pgsql_promote` in replication mode.
+    pub(in crate::agents::pgsql) async fn promote(&self) -> ActionResult {
+        let session = match self.pg.health().await {
+            Health::Up {
+                role: ServerRole::Primary,
+                ..
+            } => {
+                tracing::info!("PostgreSQL is already Master. Don't execute promote.");
+                return Ok(OcfRc::Success);
+            }
+            Health::Up { session, .. } => session,
+            Health::Down => {
+                return Err(Failure::generic(
+                    "Can't promote PostgreSQL: it is not running",
+                ))
+            }
+            Health::Unresponsive(_, e) => {
+                return Err(Failure::generic(format!(
+                    "Can't get PostgreSQL recovery status. {e}"
+                )))
+            }
+        };
+        self.ensure_view().await?;
+        // Safety net beyond the reference: in sync mode, a standby whose data
+        // is not known to be complete must not become the primary, whatever
+        // asked for it (a stale score, a forced promote).
+        if self.pg.cfg.rep_mode == RepMode::Sync {
+            let ds = self
+                .attr(&self.me, &self.attr_data_status())
+                .unwrap_or_default();
+            if !matches!(ds.as_str(), "" | "LATEST" | "STREAMING|SYNC") {
+                return Err(Failure::generic(format!(
+                    "Refusing to promote: my data status is {ds}, so acknowledged synchronous \
+                     writes may be missing here. Promote a node whose data status is LATEST or \
+                     STREAMING|SYNC"
+                )));
+            }
+        }
+        election::clear_notes(&self.pg.cfg.tmpdir);
+        for node in self.pg.cfg.node_list.iter().filter(|n| **n != self.me) {
+            self.change_data_status(node, "DISCONNECT").await?;
+            self.change_master_score(node, CAN_NOT_PROMOTE).await?;
+        }
+        let lock = self.pg.cfg.tmpdir.join("PGSQL.lock");
+        tracing::info!("Creating {}.", lock.display());
+        std::fs::write(&lock, "")
+            .map_err(|e| Failure::generic(format!("Can't create {}: {e}", lock.display())))?;
+        self.show_master_baseline(&session).await?;
+        drop(session);
+        if self.pg.cfg.restart_on_promote {
+            tracing::info!("Restarting PostgreSQL instead of promote.");
+            self.pg.real_stop(StopMode::Standby).await?;
+            self.pg.remove_standby_settings();
+            match self.pg.real_start().await {
+                Ok(OcfRc::RunningPromoted) => {}
+                other => {
+                    if other.is_err() {
+                        let _ = self.set_own_status("STOP").await;
+                    }
+                    return Err(Failure::generic(
+                        "Can't start PostgreSQL as primary on promote.",
+                    ));
+                }
+            }
+        } else {
+            self.pg.pg_ctl_promote().await?;
+            tracing::info!("PostgreSQL promote command sent.");
+            self.pg.wait_until_primary().await?;
+            tracing::info!("PostgreSQL is promoted.");
+        }
+        self.create_replication_slots().await?;
+        self.change_data_status(&self.me.clone(), "LATEST").await?;
+        self.set_own_score(PROMOTE_ME, false).await?;
+        self.change_status(&self.me.clone(), "PRI").await?;
+        Ok(OcfRc::Success)
+    }
+
+    /// `pgsql_demote`: the primary is stopped, not turned into a standby.
+    pub(in crate::agents::pgsql) async fn demote(&self) -> ActionResult {
+        self.set_own_score(CAN_NOT_PROMOTE, false).await?;
+        self.delete_own(&self.attr_baseline()).await;
+        if crate::pg::pidfile::postmaster_alive(&self.pg.cfg.pgdata, &self.pg.dba).is_none() {
+            tracing::info!("PostgreSQL is already stopped on demote.");
+        } else {
+            tracing::info!("Stopping PostgreSQL on demote.");
+            if let Err(f) = self.pg.real_stop(StopMode::Primary).await {
+                let _ = self.set_own_status("UNKNOWN").await;
+                return Err(f);
+            }
+        }
+        self.set_own_status("STOP").await?;
+        Ok(OcfRc::Success)
+    }
+}
