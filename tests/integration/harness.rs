@@ -17,11 +17,38 @@ use std::time::{Duration, Instant};
 pub const PGDBA: &str = "postgres";
 
 /// Where the PostgreSQL 15 server binaries are (Debian layout unless
-/// `PGRA_PG_BINDIR` says otherwise).
+/// `PGRA_PG_BINDIR` says otherwise). Also the client tools (psql,
+/// pg_basebackup) used against every server, whatever its major.
 pub fn pg_bindir() -> PathBuf {
     std::env::var_os("PGRA_PG_BINDIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"))
+}
+
+/// The server binaries (initdb, pg_ctl, postgres) of another PostgreSQL
+/// major, from `PGRA_PG<major>_BINDIR`, which `tests/pg-versions` prints and
+/// `tests/run` sets. Unset is a failure, not a skip: those versions are part
+/// of what the suite proves.
+#[track_caller]
+pub fn versioned_bindir(major: u32) -> PathBuf {
+    let var = format!("PGRA_PG{major}_BINDIR");
+    let dir = match std::env::var_os(&var) {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => panic!(
+            "{var} is not set: the PostgreSQL {major} tests need its server binaries. \
+             Run `eval \"$(tests/pg-versions)\"` (as root) to install them and set \
+             PGRA_PG11_BINDIR/PGRA_PG18_BINDIR, then rerun cargo test; tests/run does \
+             this itself (CI)."
+        ),
+    };
+    for tool in ["initdb", "pg_ctl", "postgres"] {
+        assert!(
+            dir.join(tool).is_file(),
+            "{var}={} has no {tool}: rerun tests/pg-versions",
+            dir.display()
+        );
+    }
+    dir
 }
 
 pub fn our_binary() -> PathBuf {
@@ -79,24 +106,41 @@ pub fn as_postgres(program: &Path, args: &[&str]) -> std::process::Output {
 pub struct PgInstance {
     pub root: tempfile::TempDir,
     pub port: u16,
+    /// The server binaries (initdb, pg_ctl, postgres) this instance runs
+    /// with: Debian's 15 ([`pg_bindir`]) unless made with a `*_with`
+    /// constructor. psql is always [`pg_bindir`]'s.
+    pub bindir: PathBuf,
+}
+
+/// A fresh temporary root (mode 755) with its socket directory, owned by
+/// `postgres`.
+fn new_root() -> tempfile::TempDir {
+    let root = tempfile::Builder::new()
+        .prefix("pgra-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir(root.path().join("sock")).unwrap();
+    chown_r(root.path(), PGDBA);
+    root
 }
 
 impl PgInstance {
-    /// `initdb` a fresh cluster (trust authentication on the socket only).
+    /// `initdb` a fresh PostgreSQL 15 cluster (trust authentication on the
+    /// socket only).
     pub fn new() -> PgInstance {
-        let root = tempfile::Builder::new()
-            .prefix("pgra-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        PgInstance::new_with(&pg_bindir())
+    }
+
+    /// Like [`PgInstance::new`], with the server binaries of `bindir`.
+    pub fn new_with(bindir: &Path) -> PgInstance {
         let inst = PgInstance {
-            root,
+            root: new_root(),
             port: next_port(),
+            bindir: bindir.to_path_buf(),
         };
-        std::fs::create_dir(inst.sockdir()).unwrap();
-        chown_r(inst.root.path(), PGDBA);
         let out = as_postgres(
-            &pg_bindir().join("initdb"),
+            &inst.bindir.join("initdb"),
             &[
                 "-D",
                 inst.pgdata().to_str().unwrap(),
@@ -124,10 +168,21 @@ impl PgInstance {
     /// loopback address of its own, so a standby can use the same port, as
     /// nodes of a real cluster do) and accepting replication connections.
     pub fn primary(addr: &str, port: u16) -> PgInstance {
-        let mut inst = PgInstance::new();
+        PgInstance::primary_with(&pg_bindir(), addr, port)
+    }
+
+    /// Like [`PgInstance::primary`], with the server binaries of `bindir`.
+    pub fn primary_with(bindir: &Path, addr: &str, port: u16) -> PgInstance {
+        let mut inst = PgInstance::new_with(bindir);
         inst.port = port;
+        // wal_keep_size replaced wal_keep_segments (16MB each) in 13.
+        let wal_keep = if inst.major() >= 13 {
+            "wal_keep_size = '256MB'"
+        } else {
+            "wal_keep_segments = 16"
+        };
         inst.append_conf(&format!(
-            "port = {port}\nlisten_addresses = '{addr}'\nwal_keep_size = '256MB'\n\
+            "port = {port}\nlisten_addresses = '{addr}'\n{wal_keep}\n\
              hot_standby = on\nwal_level = replica\nmax_wal_senders = 10\n"
         ));
         let hba = inst.pgdata().join("pg_hba.conf");
@@ -139,18 +194,14 @@ impl PgInstance {
 
     /// A base backup of a running `primary` (without recovery settings: the
     /// agent writes those), listening on `addr` and the primary's port.
+    /// Uses Debian's pg_basebackup 15, which refuses newer servers (18):
+    /// see [`PgInstance::cold_copy_of`] for those.
     pub fn standby_of(primary: &PgInstance, primary_addr: &str, addr: &str) -> PgInstance {
-        let root = tempfile::Builder::new()
-            .prefix("pgra-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let inst = PgInstance {
-            root,
+            root: new_root(),
             port: primary.port,
+            bindir: primary.bindir.clone(),
         };
-        std::fs::create_dir(inst.sockdir()).unwrap();
-        chown_r(inst.root.path(), PGDBA);
         let out = as_postgres(
             &pg_bindir().join("pg_basebackup"),
             &[
@@ -175,6 +226,49 @@ impl PgInstance {
             inst.sockdir().display()
         ));
         inst
+    }
+
+    /// A copy of the data directory of a cleanly stopped `primary` (any
+    /// major: no client tool involved), listening on `addr` and the
+    /// primary's port. A valid standby seed, like a base backup: started
+    /// with recovery settings it replays from the shutdown checkpoint and
+    /// streams from there.
+    pub fn cold_copy_of(primary: &PgInstance, addr: &str) -> PgInstance {
+        assert!(
+            !primary.is_running(),
+            "cold_copy_of: stop the primary first"
+        );
+        let inst = PgInstance {
+            root: new_root(),
+            port: primary.port,
+            bindir: primary.bindir.clone(),
+        };
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(primary.pgdata())
+            .arg(inst.pgdata())
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "cp -a of {} failed",
+            primary.pgdata().display()
+        );
+        inst.append_conf(&format!(
+            "unix_socket_directories = '{}'\nlisten_addresses = '{addr}'\n",
+            inst.sockdir().display()
+        ));
+        inst
+    }
+
+    /// The major version of the data directory (`PG_VERSION`).
+    pub fn major(&self) -> u32 {
+        let text = std::fs::read_to_string(self.pgdata().join("PG_VERSION")).unwrap();
+        text.trim()
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or_else(|| panic!("bad PG_VERSION {text:?}"))
     }
 
     /// A directory for the agent's tmpdir (PGSQL.lock, rep_mode.conf...).
@@ -211,11 +305,10 @@ impl PgInstance {
 
     /// The OCF parameters that describe this instance to the agent.
     pub fn params(&self) -> BTreeMap<String, String> {
-        let b = pg_bindir();
         [
             ("pgdata", self.pgdata().display().to_string()),
-            ("pgctl", b.join("pg_ctl").display().to_string()),
-            ("psql", b.join("psql").display().to_string()),
+            ("pgctl", self.bindir.join("pg_ctl").display().to_string()),
+            ("psql", pg_bindir().join("psql").display().to_string()),
             ("pgport", self.port.to_string()),
             ("socketdir", self.sockdir().display().to_string()),
             ("logfile", self.logfile().display().to_string()),
@@ -244,7 +337,7 @@ impl PgInstance {
     /// Starts the server directly (not through the agent) and waits for it.
     pub fn start_directly(&self) {
         let out = as_postgres(
-            &pg_bindir().join("pg_ctl"),
+            &self.bindir.join("pg_ctl"),
             &[
                 "-D",
                 self.pgdata().to_str().unwrap(),
@@ -261,7 +354,8 @@ impl PgInstance {
         );
     }
 
-    /// Runs SQL through psql on the instance's socket.
+    /// Runs SQL through psql (Debian's 15, whatever the server's major) on
+    /// the instance's socket.
     pub fn psql(&self, sql: &str) -> Result<String, String> {
         let out = as_postgres(
             &pg_bindir().join("psql"),
@@ -297,9 +391,30 @@ impl PgInstance {
         }
     }
 
+    /// A clean (`fast`) shutdown, ending with a shutdown checkpoint: the
+    /// data directory can then be copied (see [`PgInstance::cold_copy_of`]).
+    pub fn stop_cleanly(&self) {
+        let out = as_postgres(
+            &self.bindir.join("pg_ctl"),
+            &[
+                "-D",
+                self.pgdata().to_str().unwrap(),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn stop_directly(&self) {
         let _ = as_postgres(
-            &pg_bindir().join("pg_ctl"),
+            &self.bindir.join("pg_ctl"),
             &[
                 "-D",
                 self.pgdata().to_str().unwrap(),

@@ -4,8 +4,13 @@ use crate::harness::*;
 
 #[test]
 fn start_monitor_stop_cycle() {
-    let pg = PgInstance::new();
-    let agent = Agent::ours().on(&pg);
+    start_monitor_stop_cycle_on(&PgInstance::new());
+}
+
+/// Stand-alone (rep_mode=none) start, monitor, stop and their idempotency on
+/// a stopped instance of any major (shared with `versions.rs`).
+pub(crate) fn start_monitor_stop_cycle_on(pg: &PgInstance) {
+    let agent = Agent::ours().on(pg);
     assert_rc(&agent.clone().run("monitor"), 7);
     assert_rc(&agent.run("start"), 0);
     assert!(pg.is_running());

@@ -1,4 +1,5 @@
-//! Integration tests: the real binary against real PostgreSQL 15.
+//! Integration tests: the real binary against real PostgreSQL 15 (and 11
+//! and 18 in `versions`, see tests/pg-versions).
 //!
 //! Run as root (`cargo test`): the tests create PostgreSQL clusters owned by
 //! the `postgres` user in temporary directories.
@@ -12,3 +13,4 @@ mod harness;
 mod lifecycle;
 mod ocft;
 mod replication;
+mod versions;

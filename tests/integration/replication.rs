@@ -5,18 +5,22 @@
 //! Two nodes share one port on different loopback addresses (node1 =
 //! 127.0.0.11, node2 = 127.0.0.12), as cluster nodes do; `master_ip` names
 //! whichever address currently plays the primary's virtual IP.
+//!
+//! The main scenario ([`sync_pair_scenario`]) is shared with `versions.rs`,
+//! which runs it on PostgreSQL 11 and 18.
 
+use std::path::Path;
 use std::time::Duration;
 
 use crate::fake_cluster::FakeCluster;
 use crate::harness::*;
 
-const ADDR1: &str = "127.0.0.11";
-const ADDR2: &str = "127.0.0.12";
+pub(crate) const ADDR1: &str = "127.0.0.11";
+pub(crate) const ADDR2: &str = "127.0.0.12";
 
-struct Node {
-    name: &'static str,
-    pg: PgInstance,
+pub(crate) struct Node {
+    pub name: &'static str,
+    pub pg: PgInstance,
 }
 
 /// A primary's base backup as the second node; both stopped.
@@ -36,6 +40,77 @@ fn pair() -> (Node, Node) {
             pg: pg2,
         },
     )
+}
+
+/// Like [`pair`] with the server binaries of `bindir` (any major): the
+/// second node is a cold copy of the cleanly stopped primary, since Debian's
+/// pg_basebackup 15 refuses newer servers.
+pub(crate) fn cold_pair(bindir: &Path) -> (Node, Node) {
+    let port = PgInstance::fresh_port();
+    let pg1 = PgInstance::primary_with(bindir, ADDR1, port);
+    pg1.start_directly();
+    pg1.stop_cleanly();
+    let pg2 = PgInstance::cold_copy_of(&pg1, ADDR2);
+    (
+        Node {
+            name: "node1",
+            pg: pg1,
+        },
+        Node {
+            name: "node2",
+            pg: pg2,
+        },
+    )
+}
+
+/// Where a standby's recovery settings live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Era {
+    /// Before PostgreSQL 12: `<pgdata>/recovery.conf` with `standby_mode`.
+    RecoveryConf,
+    /// PostgreSQL 12 and later: `<tmpdir>/recovery.conf` included from
+    /// postgresql.conf, and `<pgdata>/standby.signal`.
+    StandbySignal,
+}
+
+/// `node` was started as a standby of `master_addr`: its recovery settings
+/// are where `era` puts them, and nowhere else.
+#[track_caller]
+pub(crate) fn assert_standby_files(node: &Node, era: Era, master_addr: &str) {
+    let pgdata_rec = node.pg.pgdata().join("recovery.conf");
+    let tmp_rec = node.pg.tmpdir().join("recovery.conf");
+    let signal = node.pg.pgdata().join("standby.signal");
+    let conf = std::fs::read_to_string(node.pg.config()).unwrap();
+    let include = format!("include '{}' # added by pgsql RA", tmp_rec.display());
+    let rec = match era {
+        Era::RecoveryConf => {
+            assert!(!signal.exists(), "{} exists before 12", signal.display());
+            assert!(!tmp_rec.exists(), "{} exists before 12", tmp_rec.display());
+            assert!(!conf.contains(&include), "{conf}");
+            let rec = std::fs::read_to_string(&pgdata_rec)
+                .unwrap_or_else(|e| panic!("{}: {e}", pgdata_rec.display()));
+            assert!(rec.contains("standby_mode = 'on'\n"), "{rec}");
+            rec
+        }
+        Era::StandbySignal => {
+            assert!(signal.exists(), "no {}", signal.display());
+            assert!(!pgdata_rec.exists(), "{} exists", pgdata_rec.display());
+            assert!(conf.contains(&include), "no {include:?} in\n{conf}");
+            let rec = std::fs::read_to_string(&tmp_rec)
+                .unwrap_or_else(|e| panic!("{}: {e}", tmp_rec.display()));
+            assert!(!rec.contains("standby_mode"), "{rec}");
+            rec
+        }
+    };
+    assert!(
+        rec.contains(&format!("host={master_addr} ")),
+        "not a standby of {master_addr}: {rec}"
+    );
+    assert!(
+        rec.contains(&format!("application_name={}", node.name)),
+        "{rec}"
+    );
+    assert!(rec.contains("recovery_target_timeline = 'latest'"), "{rec}");
 }
 
 /// Our agent on `node`, as Pacemaker runs it for a promotable clone.
@@ -77,6 +152,13 @@ fn notify(a: &Agent, kind: &str, op: &str, promote: &str, master: &str, slave: &
 #[test]
 fn sync_pair_election_promotion_failover_and_lock() {
     let (n1, n2) = pair();
+    assert_eq!(n1.pg.major(), 15);
+    sync_pair_scenario(n1, n2, Era::StandbySignal);
+}
+
+/// The scenario of [`sync_pair_election_promotion_failover_and_lock`] on a
+/// stopped pair of any major, whose recovery settings follow `era`.
+pub(crate) fn sync_pair_scenario(n1: Node, n2: Node, era: Era) {
     let fc = FakeCluster::new(&["node1", "node2"]);
     let a1 = agent(&fc, &n1, "sync", ADDR1);
     let a2 = agent(&fc, &n2, "sync", ADDR1);
@@ -97,15 +179,11 @@ fn sync_pair_election_promotion_failover_and_lock() {
             Some("-INFINITY")
         );
     }
-    // PostgreSQL 15: recovery settings in tmpdir, included, standby.signal.
-    let rec = std::fs::read_to_string(n1.pg.tmpdir().join("recovery.conf")).unwrap();
-    assert!(rec.contains("application_name=node1"), "{rec}");
-    assert!(n1.pg.pgdata().join("standby.signal").exists());
+    // Recovery settings: in tmpdir, included, standby.signal from 12 on;
+    // in the data directory with standby_mode before.
+    assert_standby_files(&n1, era, ADDR1);
+    assert_standby_files(&n2, era, ADDR1);
     let conf = std::fs::read_to_string(n1.pg.config()).unwrap();
-    assert!(conf.contains(&format!(
-        "include '{}' # added by pgsql RA",
-        n1.pg.tmpdir().join("recovery.conf").display()
-    )));
     assert!(conf.contains("rep_mode.conf' # added by pgsql RA"));
     fc.set_role("pgsql", "node1", "Unpromoted");
     fc.set_role("pgsql", "node2", "Unpromoted");
@@ -137,6 +215,7 @@ fn sync_pair_election_promotion_failover_and_lock() {
     let aw = &agent(&fc, winner, "sync", addr(winner));
     assert_rc(&al.run("stop"), 0);
     assert_rc(&al.run("start"), 0);
+    assert_standby_files(loser, era, addr(winner));
 
     // Pacemaker promotes the winner.
     notify(aw, "pre", "promote", winner.name, " ", "node1 node2");
@@ -144,6 +223,11 @@ fn sync_pair_election_promotion_failover_and_lock() {
     assert_rc(&aw.run("promote"), 0);
     fc.set_role("pgsql", winner.name, "Promoted");
     assert_eq!(in_recovery(&winner.pg), "f");
+    // The server itself dropped what made it a standby.
+    match era {
+        Era::RecoveryConf => assert!(!winner.pg.pgdata().join("recovery.conf").exists()),
+        Era::StandbySignal => assert!(!winner.pg.pgdata().join("standby.signal").exists()),
+    }
     assert!(winner.pg.tmpdir().join("PGSQL.lock").exists());
     assert_eq!(
         fc.attr(winner.name, "forever", "pgsql-data-status")
