@@ -32,6 +32,10 @@ pub struct Invocation {
     pub program: String,
     pub action: Option<String>,
     pub params: Vec<(String, String)>,
+    /// `--man` (hidden) without an action: print the manual page
+    /// pgsql-ra(8) as roff. The packages build the installed page with it.
+    /// Given with an action it is ignored, as any extra argument is.
+    pub man: bool,
 }
 
 fn command(program: &str) -> Command {
@@ -56,6 +60,12 @@ fn command(program: &str) -> Command {
                 .value_name("KEY=VALUE")
                 .action(ArgAction::Append)
                 .help("Set OCF_RESKEY_KEY=VALUE (wins over the environment)"),
+        )
+        .arg(
+            Arg::new("man")
+                .long("man")
+                .action(ArgAction::SetTrue)
+                .hide(true),
         )
         .arg(Arg::new("action").value_name("ACTION").help("The OCF action to run"))
         .arg(
@@ -87,9 +97,11 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, clap::Error> {
             }
         }
     }
+    let action = m.get_one::<String>("action").cloned();
     Ok(Invocation {
         program,
-        action: m.get_one::<String>("action").cloned(),
+        man: m.get_flag("man") && action.is_none(),
+        action,
         params,
     })
 }
@@ -138,6 +150,22 @@ mod tests {
             i.params,
             vec![("pgport".into(), "5433".into()), ("x".into(), "a=b".into())]
         );
+    }
+
+    #[test]
+    fn man_flag() {
+        assert!(p(&["pgsql-ra", "--man"]).man);
+        let i = p(&["pgsql-ra", "monitor"]);
+        assert!(!i.man);
+        // With an action, --man is ignored like any extra argument.
+        for args in [
+            ["pgsql-ra", "monitor", "--man"],
+            ["pgsql-ra", "--man", "monitor"],
+        ] {
+            let i = p(&args);
+            assert!(!i.man);
+            assert_eq!(i.action.as_deref(), Some("monitor"));
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod agents;
 mod cli;
 mod cluster;
+mod man;
 mod ocf;
 mod os;
 mod pg;
@@ -29,6 +30,13 @@ fn main() -> ExitCode {
             });
         }
     };
+    if inv.man {
+        // The manual page, generated from the tables the meta-data comes from.
+        let _ = std::io::stdout()
+            .lock()
+            .write_all(agents::pgsql::doc::man_page().as_bytes());
+        return ExitCode::SUCCESS;
+    }
     let env = OcfEnv::from_process(&inv.params);
     let personality = Personality::from_argv0(&inv.program);
     let script = inv

@@ -24,14 +24,27 @@ pub enum OcfRc {
 }
 
 impl OcfRc {
+    /// Every code, in numeric order (the man page's EXIT CODES).
+    pub const ALL: [OcfRc; 10] = [
+        OcfRc::Success,
+        OcfRc::ErrGeneric,
+        OcfRc::ErrArgs,
+        OcfRc::ErrUnimplemented,
+        OcfRc::ErrPerm,
+        OcfRc::ErrInstalled,
+        OcfRc::ErrConfigured,
+        OcfRc::NotRunning,
+        OcfRc::RunningPromoted,
+        OcfRc::FailedPromoted,
+    ];
+
     pub fn code(self) -> u8 {
         self as u8
     }
-}
 
-impl fmt::Display for OcfRc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
+    /// The symbolic name of ocf-shellfuncs and Pacemaker.
+    pub fn name(self) -> &'static str {
+        match self {
             OcfRc::Success => "OCF_SUCCESS",
             OcfRc::ErrGeneric => "OCF_ERR_GENERIC",
             OcfRc::ErrArgs => "OCF_ERR_ARGS",
@@ -42,8 +55,57 @@ impl fmt::Display for OcfRc {
             OcfRc::NotRunning => "OCF_NOT_RUNNING",
             OcfRc::RunningPromoted => "OCF_RUNNING_PROMOTED",
             OcfRc::FailedPromoted => "OCF_FAILED_PROMOTED",
-        };
-        write!(f, "{name}({})", self.code())
+        }
+    }
+
+    /// What the code means coming from this agent, for the man page.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            OcfRc::Success => {
+                "The action succeeded. From monitor and status: the server runs (in \
+                 replication mode, as a standby)."
+            }
+            OcfRc::ErrGeneric => {
+                "The action failed in a way that may be specific to this node or \
+                 temporary (the server did not start or stop in time, a query failed, \
+                 the server runs but does not answer), or no action was given. \
+                 Pacemaker recovers the resource."
+            }
+            OcfRc::ErrArgs => "Bad command-line arguments, such as a --param without KEY=VALUE.",
+            OcfRc::ErrUnimplemented => {
+                "The action is unknown or not available: promote or demote of a plain \
+                 (not promotable) resource outside replication mode, or a personality \
+                 this version does not implement."
+            }
+            OcfRc::ErrPerm => {
+                "A permission problem: pgdba cannot write the data directory, the log \
+                 file or socketdir, or the agent cannot create one of them."
+            }
+            OcfRc::ErrInstalled => {
+                "Something needed is missing on this node, such as pg_ctl or the data \
+                 directory. Pacemaker does not start the resource on this node again \
+                 until the failure is cleaned up."
+            }
+            OcfRc::ErrConfigured => {
+                "The configuration is wrong everywhere (an invalid parameter value or \
+                 combination). Pacemaker stops the resource on every node."
+            }
+            OcfRc::NotRunning => {
+                "monitor or status: the server is cleanly stopped. An exit reason \
+                 still says why it is considered stopped."
+            }
+            OcfRc::RunningPromoted => "monitor: the server runs as the primary (promoted).",
+            OcfRc::FailedPromoted => {
+                "A failed primary. Part of the OCF contract; this agent never returns \
+                 it (a failed primary is reported as 1 or 7, as by ocf:heartbeat:pgsql)."
+            }
+        }
+    }
+}
+
+impl fmt::Display for OcfRc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}({})", self.name(), self.code())
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod config;
 mod ctl;
+pub mod doc;
 mod monitor;
 pub mod params;
 mod promote;
