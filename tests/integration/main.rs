@@ -7,10 +7,12 @@
 mod bad_input;
 mod cli;
 mod differential;
+mod differential_replication;
 mod fake_cluster;
 mod fake_cluster_tests;
 mod harness;
 mod lifecycle;
 mod ocft;
 mod replication;
+mod scenario;
 mod versions;

@@ -41,15 +41,17 @@ impl Repl<'_> {
             }
             ("post", "demote") => {
                 let masters = list("notify_master_uname", "notify_promoted_uname");
+                // Only bystanders: the demoted node keeps the STOP its demote
+                // wrote, and a node about to become primary is not alone.
                 if first("notify_demote_uname") != self.me && !masters.contains(&self.me) {
                     if let Health::Up { session, .. } = self.pg.health().await {
                         if let Err(f) = self.show_master_baseline(&session).await {
                             tracing::warn!("{}", f.reason);
                         }
                     }
-                }
-                if let Err(f) = self.change_status(&self.me.clone(), "HS:alone").await {
-                    tracing::warn!("{}", f.reason);
+                    if let Err(f) = self.change_status(&self.me.clone(), "HS:alone").await {
+                        tracing::warn!("{}", f.reason);
+                    }
                 }
             }
             ("post", "start") | ("post", "stop") => {
