@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod differential;
 mod differential_replication;
+mod docs;
 mod fake_cluster;
 mod fake_cluster_tests;
 mod harness;
