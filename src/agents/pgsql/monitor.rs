@@ -92,14 +92,19 @@ impl Pgsql {
             ))),
         };
         if self.cfg.check_wal_receiver {
-            self.publish_wal_receiver_status(&rc).await;
+            // No cluster snapshot in this mode: written every time, as the
+            // reference does.
+            self.publish_wal_receiver_status(&rc, None).await;
         }
         rc
     }
 
     /// `<rsc>-receiver-status`: "normal" when a walreceiver child of our
     /// postmaster exists, "normal (master)" on a primary, "ERROR" otherwise.
-    pub(super) async fn publish_wal_receiver_status(&self, rc: &ActionResult) {
+    /// `shown` is the value a cluster snapshot of this invocation holds, if
+    /// any: an equal value is not written again (an `attrd_updater` process
+    /// per monitor for nothing).
+    pub(super) async fn publish_wal_receiver_status(&self, rc: &ActionResult, shown: Option<&str>) {
         let value = match PidFile::read(&self.cfg.pgdata) {
             Some(pf) if has_wal_receiver(pf.pid) => "normal",
             _ if matches!(rc, Ok(OcfRc::RunningPromoted)) => "normal (master)",
@@ -108,6 +113,9 @@ impl Pgsql {
                 "ERROR"
             }
         };
+        if shown == Some(value) {
+            return;
+        }
         let name = format!("{}-receiver-status", self.env.resource_name());
         if let Err(e) = attrd::update(&name, Some(value), self.attr_deadline()).await {
             tracing::warn!("cannot publish {name}: {e}");

@@ -112,7 +112,19 @@ impl Repl<'_> {
             }
         };
         if self.pg.cfg.check_wal_receiver {
-            self.pg.publish_wal_receiver_status(&result).await;
+            // Both roles took a crm_mon snapshot above (unless they failed
+            // first). It shows the value attrd last wrote to the CIB; after a
+            // node restart the transient attribute is gone from it and is
+            // written again. Only this node writes it; if our previous write
+            // had not reached the CIB yet, the next monitor sees the CIB
+            // value and corrects it.
+            let shown = self.view.borrow().as_ref().and_then(|v| {
+                v.attr(&self.me, &self.attr_receiver_status())
+                    .map(str::to_string)
+            });
+            self.pg
+                .publish_wal_receiver_status(&result, shown.as_deref())
+                .await;
         }
         result
     }

@@ -75,6 +75,9 @@ impl<'a> Repl<'a> {
     pub(super) fn attr_baseline(&self) -> String {
         format!("{}-master-baseline", self.rsc)
     }
+    pub(super) fn attr_receiver_status(&self) -> String {
+        format!("{}-receiver-status", self.rsc)
+    }
     pub(super) fn attr_score(&self) -> String {
         format!("master-{}", self.pg.env.resource_instance)
     }
