@@ -83,7 +83,24 @@ impl Repl<'_> {
     /// `pgsql_monitor` in replication mode.
     pub(in crate::agents::pgsql) async fn monitor(&self) -> ActionResult {
         let probe = self.pg.env.interval_ms() == 0;
-        let (role, session) = match self.pg.health().await {
+        // Both roles need the crm_mon snapshot once the server answers. It
+        // is taken while we connect to PostgreSQL: crm_mon costs ~10 ms of
+        // wall time, mostly its own start-up, and the two overlap
+        // (docs/performance.md). Only when a postmaster lives: a stopped
+        // instance's monitor needs no snapshot. Should the early crm_mon
+        // fail, ensure_view asks once more and reports that error.
+        let alive =
+            crate::pg::pidfile::postmaster_alive(&self.pg.cfg.pgdata, &self.pg.dba).is_some();
+        let health = if alive {
+            let (health, view) = tokio::join!(self.pg.health(), self.pm.status(&self.rsc));
+            if let Ok(st) = view {
+                *self.view.borrow_mut() = Some(st);
+            }
+            health
+        } else {
+            self.pg.health().await
+        };
+        let (role, session) = match health {
             Health::Down => {
                 tracing::info!("PostgreSQL is down");
                 return Err(self.pg.not_running());
