@@ -103,8 +103,8 @@ impl Pacemaker {
             parts < vec![3, 2, 0]
         });
         // `--fence-history=0`: we read no fencing history, and without it
-        // crm_mon does not connect to the fencer at all (about 2.5 ms of a
-        // 10 ms call, see docs/performance.md). Pacemaker 1.1 (legacy) may
+        // crm_mon does not connect to the fencer at all (about 1.4 ms of a
+        // 11 ms call, see docs/performance.md). Pacemaker 1.1 (legacy) may
         // lack the option.
         let cmd = if legacy {
             Cmd::new(tool("crm_mon")).args(["-1", "--as-xml", "-A"])
