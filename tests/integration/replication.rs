@@ -382,6 +382,34 @@ fn probes_report_roles_and_scores() {
     assert_rc(&a1.run("stop"), 0);
 }
 
+/// A recurring monitor writes `<rsc>-receiver-status` only when its value
+/// changes (the crm_mon snapshot shows the current one), so in steady state
+/// its only child process is crm_mon. A node restart clears transient
+/// attributes: the next monitor writes it again.
+#[test]
+fn monitor_writes_receiver_status_only_when_it_changes() {
+    let (n1, _n2) = pair();
+    let fc = FakeCluster::new(&["node1", "node2"]);
+    let a1 = agent(&fc, &n1, "sync", ADDR1)
+        .param("check_wal_receiver", "true")
+        .meta("interval", "1000");
+    assert_rc(&a1.run("start"), 0);
+    assert_rc(&a1.run("promote"), 0);
+    assert_rc(&a1.run("monitor"), 8);
+    let status = || fc.attr("node1", "reboot", "pgsql-receiver-status");
+    assert_eq!(status().as_deref(), Some("normal (master)"));
+    fc.clear_calls();
+    assert_rc(&a1.run("monitor"), 8);
+    let tools: Vec<String> = fc.calls().into_iter().map(|c| c.tool).collect();
+    assert_eq!(tools, ["crm_mon"]);
+    fc.del_attr("node1", "reboot", "pgsql-receiver-status");
+    fc.clear_calls();
+    assert_rc(&a1.run("monitor"), 8);
+    assert_eq!(fc.calls_of("attrd_updater").len(), 1);
+    assert_eq!(status().as_deref(), Some("normal (master)"));
+    assert_rc(&a1.run("stop"), 0);
+}
+
 /// In sync mode a standby that is known to lag must not be promoted, even
 /// if asked directly (a stale score or a forced promote).
 #[test]
