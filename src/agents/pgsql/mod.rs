@@ -220,6 +220,8 @@ impl Pgsql {
             Action::ValidateAll | Action::MetaData | Action::Methods | Action::Usage => {
                 Ok(OcfRc::Success)
             }
+            // main refuses it before: not part of this contract.
+            Action::Reload => Err(Failure::unimplemented("unknown action 'reload'")),
         }
     }
 
