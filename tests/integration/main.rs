@@ -13,6 +13,7 @@ mod fake_cluster_tests;
 mod harness;
 mod lifecycle;
 mod ocft;
+mod pgsqlms;
 mod replication;
 mod scenario;
 mod versions;
