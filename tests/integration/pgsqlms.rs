@@ -117,8 +117,13 @@ impl Paf {
     /// The agent on node `i`, as Pacemaker runs it for a promotable clone
     /// with notify=true.
     pub fn agent(&self, i: usize) -> Agent {
+        self.agent_as(i, self.kind)
+    }
+
+    /// Like [`Paf::agent`], with either agent.
+    pub fn agent_as(&self, i: usize, kind: Kind) -> Agent {
         let node = &self.nodes[i];
-        let program = match self.kind {
+        let program = match kind {
             Kind::Ours => our_binary(),
             Kind::Stock => stock_paf(),
         };
@@ -376,5 +381,379 @@ fn pgsqlms_single_node_matches_stock_paf() {
     assert_eq!(ours, stock);
     for n in ["srv1", "srv2"] {
         assert_eq!(oc.score(n), sc.score(n), "score of {n}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Validation (spec §4.2, §8.4 V1-V12), both agents on the same instance.
+
+/// One bad-input case: what each agent must answer. Where they differ, the
+/// row of docs/compatibility.md (PAF section) that says why.
+struct Case {
+    name: &'static str,
+    action: &'static str,
+    tweak: fn(Agent) -> Agent,
+    ours: i32,
+    stock: i32,
+    reason: &'static str,
+    compat: Option<&'static str>,
+}
+
+fn case(
+    name: &'static str,
+    action: &'static str,
+    tweak: fn(Agent) -> Agent,
+    ours: i32,
+    stock: i32,
+    reason: &'static str,
+    compat: Option<&'static str>,
+) -> Case {
+    assert_eq!(
+        ours != stock,
+        compat.is_some(),
+        "{name}: a difference needs its row"
+    );
+    Case {
+        name,
+        action,
+        tweak,
+        ours,
+        stock,
+        reason,
+        compat,
+    }
+}
+
+fn run_cases(c: &Paf, cases: &[Case]) {
+    let mut failures = Vec::new();
+    for k in cases {
+        let ours = (k.tweak)(c.agent_as(0, Kind::Ours)).run(k.action);
+        let stock = (k.tweak)(c.agent_as(0, Kind::Stock)).run(k.action);
+        let reason_ok =
+            k.reason.is_empty() || ours.exit_reason().is_some_and(|r| r.contains(k.reason));
+        if ours.code != k.ours || stock.code != k.stock || !reason_ok {
+            failures.push(format!(
+                "{} ({}): ours {} (want {}, reason {:?}), stock {} (want {}, reason {:?}) {}",
+                k.name,
+                k.action,
+                ours.code,
+                k.ours,
+                ours.exit_reason(),
+                stock.code,
+                k.stock,
+                stock.exit_reason(),
+                k.compat.unwrap_or("")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn pgsqlms_bad_input_matrix_against_stock_paf() {
+    let c = Paf::new(1, Kind::Ours);
+    let pgdata = c.pg(0).pgdata();
+    let cases = vec![
+        case("valid", "validate-all", |a| a, 0, 0, "", None),
+        // V2
+        case(
+            "feature set unset",
+            "validate-all",
+            |a| a.without_param("crm_feature_set"),
+            5,
+            5,
+            "Pacemaker 1.1.13",
+            None,
+        ),
+        case(
+            "feature set 3.0.9",
+            "validate-all",
+            |a| a.param("crm_feature_set", "3.0.9"),
+            5,
+            5,
+            "Pacemaker 1.1.13",
+            None,
+        ),
+        case(
+            "feature set 3.0.10",
+            "validate-all",
+            |a| a.param("crm_feature_set", "3.0.10"),
+            0,
+            0,
+            "",
+            None,
+        ),
+        // V3 (the stock 2.3.0 asks crm_resource, ours reads the meta
+        // attribute Pacemaker passes: both say false here).
+        case(
+            "notify unset",
+            "validate-all",
+            |a| a.env_remove("OCF_RESKEY_CRM_meta_notify"),
+            5,
+            0,
+            "notify=true",
+            Some("compat PAF-11: notify read from CRM_meta_notify (PAF master)"),
+        ),
+        case(
+            "master-max 2",
+            "validate-all",
+            |a| a.meta("master_max", "2").meta("promoted_max", "2"),
+            5,
+            5,
+            "master-max=1",
+            None,
+        ),
+        case(
+            "no master-max at all",
+            "validate-all",
+            |a| {
+                a.env_remove("OCF_RESKEY_CRM_meta_master_max")
+                    .env_remove("OCF_RESKEY_CRM_meta_promoted_max")
+            },
+            5,
+            5,
+            "master-max=1",
+            None,
+        ),
+        case(
+            "promoted-max only",
+            "validate-all",
+            |a| a.env_remove("OCF_RESKEY_CRM_meta_master_max"),
+            0,
+            5,
+            "",
+            Some("compat PAF-11: promoted_max accepted"),
+        ),
+        // V4
+        case(
+            "maxlag abc",
+            "validate-all",
+            |a| a.param("maxlag", "abc"),
+            5,
+            5,
+            "maxlag is not a number",
+            None,
+        ),
+        case(
+            "maxlag 1e6",
+            "validate-all",
+            |a| a.param("maxlag", "1e6"),
+            0,
+            0,
+            "",
+            None,
+        ),
+        // V5
+        case(
+            "unknown system user",
+            "validate-all",
+            |a| a.param("system_user", "no_such_user_pgra"),
+            2,
+            2,
+            "System user \"no_such_user_pgra\" does not exist",
+            None,
+        ),
+        // V6
+        case(
+            "pgdata missing",
+            "validate-all",
+            |a| a.param("pgdata", "/nonexistent/pgra"),
+            2,
+            2,
+            "PGDATA \"/nonexistent/pgra\" does not exist",
+            None,
+        ),
+        case(
+            "pgdata missing, probe",
+            "monitor",
+            |a| a.param("pgdata", "/nonexistent/pgra"),
+            7,
+            2,
+            "PGDATA",
+            Some("compat PAF-1: nothing can run from a missing data directory"),
+        ),
+        case(
+            "pgdata missing, stop",
+            "stop",
+            |a| a.param("pgdata", "/nonexistent/pgra"),
+            0,
+            2,
+            "",
+            Some("compat PAF-1"),
+        ),
+        case(
+            "datadir missing",
+            "validate-all",
+            |a| a.param("datadir", "/nonexistent/pgra"),
+            2,
+            2,
+            "data_directory \"/nonexistent/pgra\" does not exist",
+            None,
+        ),
+        // V8, V9 through start_opts, which PAF gives to postgres -C.
+        case(
+            "primary_conninfo without our name",
+            "validate-all",
+            |a| {
+                a.param(
+                    "start_opts",
+                    "-c 'primary_conninfo=host=x application_name=srv10'",
+                )
+            },
+            2,
+            2,
+            "MUST contain 'application_name=srv1'",
+            None,
+        ),
+        case(
+            "primary_conninfo with a quoted name",
+            "validate-all",
+            |a| {
+                a.param(
+                    "start_opts",
+                    "-c \"primary_conninfo=host=x application_name='srv1'\"",
+                )
+            },
+            0,
+            2,
+            "",
+            Some("compat PAF-10: quoted names accepted (PAF master, PR #182)"),
+        ),
+        case(
+            "primary_conninfo with blanks around =",
+            "validate-all",
+            |a| {
+                a.param(
+                    "start_opts",
+                    "-c 'primary_conninfo=host=x application_name = srv1'",
+                )
+            },
+            0,
+            2,
+            "",
+            Some("compat PAF-10: conninfo parsed as libpq does"),
+        ),
+        case(
+            "recovery_target_timeline current",
+            "validate-all",
+            |a| a.param("start_opts", "-c recovery_target_timeline=current"),
+            2,
+            2,
+            "MUST be set to 'latest'",
+            None,
+        ),
+        // V7, explicit template path (the default path is below).
+        case(
+            "template present",
+            "validate-all",
+            |a| a.param("recovery_template", "/etc/hostname"),
+            2,
+            2,
+            "forbidden for PostgreSQL 12 and above",
+            None,
+        ),
+        // Binaries: PAF's first check needing them is postgres -C.
+        case(
+            "bindir without PostgreSQL",
+            "validate-all",
+            |a| a.param("bindir", "/nonexistent/bin"),
+            2,
+            2,
+            "recovery_target_timeline",
+            None,
+        ),
+        case(
+            "bindir without PostgreSQL, probe",
+            "monitor",
+            |a| a.param("bindir", "/nonexistent/bin"),
+            7,
+            2,
+            "",
+            Some("compat PAF-2: a probe finding nothing running says so"),
+        ),
+        case(
+            "pgport not a number",
+            "validate-all",
+            |a| a.param("pgport", "abc"),
+            6,
+            0,
+            "pgport is not a port number",
+            Some("compat PAF-12: pgport validated"),
+        ),
+        // V12
+        case("status", "status", |a| a, 3, 3, "", None),
+        case("unknown action", "frobnicate", |a| a, 3, 3, "", None),
+    ];
+    run_cases(&c, &cases);
+
+    // V7 with the default template path, V6 without PG_VERSION.
+    let template = pgdata.join("recovery.conf.pcmk");
+    std::fs::write(&template, "standby_mode = on\n").unwrap();
+    run_cases(
+        &c,
+        &[case(
+            "default template present",
+            "validate-all",
+            |a| a,
+            2,
+            2,
+            "recovery.conf.pcmk\" is forbidden",
+            None,
+        )],
+    );
+    std::fs::remove_file(&template).unwrap();
+    let version = pgdata.join("PG_VERSION");
+    std::fs::rename(&version, pgdata.join("PG_VERSION.away")).unwrap();
+    run_cases(
+        &c,
+        &[
+            case(
+                "PG_VERSION missing",
+                "validate-all",
+                |a| a,
+                2,
+                2,
+                "PG_VERSION does not exist",
+                None,
+            ),
+            case(
+                "PG_VERSION missing, stop",
+                "stop",
+                |a| a,
+                0,
+                2,
+                "",
+                Some("compat PAF-1"),
+            ),
+        ],
+    );
+    std::fs::rename(pgdata.join("PG_VERSION.away"), &version).unwrap();
+
+    // V1: meta-data and methods need nothing (a manual run: no OCF
+    // version, no instance).
+    for kind in [Kind::Ours, Kind::Stock] {
+        let a = c
+            .agent_as(0, kind)
+            .env_remove("OCF_RESOURCE_INSTANCE")
+            .env_remove("OCF_RA_VERSION_MAJOR");
+        assert_rc(&a.run("meta-data"), 0);
+        let m = a.run("methods");
+        assert_rc(&m, 0);
+        assert!(m.stdout.contains("reload") && m.stdout.contains("notify"));
+    }
+}
+
+/// V11: a data directory last run with wal_level=minimal cannot replicate.
+#[test]
+fn pgsqlms_refuses_wal_level_minimal() {
+    let c = Paf::new(1, Kind::Ours);
+    c.pg(0)
+        .append_conf("wal_level = minimal\nmax_wal_senders = 0\narchive_mode = off\n");
+    c.pg(0).start_directly();
+    c.pg(0).stop_cleanly();
+    for kind in [Kind::Ours, Kind::Stock] {
+        let out = c.agent_as(0, kind).run("validate-all");
+        assert_rc(&out, 2);
+        assert_reason(&out, "wal_level must be one of");
     }
 }
