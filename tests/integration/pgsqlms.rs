@@ -757,3 +757,456 @@ fn pgsqlms_refuses_wal_level_minimal() {
         assert_reason(&out, "wal_level must be one of");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Three nodes: bootstrap, scores, election, failover, crashes.
+
+/// SIGSTOP/SIGCONT of a standby's WAL receiver (it stops writing WAL but
+/// stays connected: its `write_lsn` falls behind).
+fn walreceiver(pg: &PgInstance, signal: &str) {
+    let pid = pg
+        .psql("select pid from pg_stat_wal_receiver")
+        .expect("no wal receiver");
+    assert!(!pid.is_empty(), "no wal receiver");
+    let st = std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// `kill -9` of the postmaster, then waits until init has reaped it (a
+/// zombie still holds the lock file for PostgreSQL), so both agents see the
+/// same thing.
+fn crash(pg: &PgInstance) {
+    let pid = pg.postmaster_pid().unwrap();
+    pg.kill9();
+    assert!(wait_for(Duration::from_secs(10), || !Path::new(&format!(
+        "/proc/{pid}"
+    ))
+    .exists()));
+}
+
+/// Writes some WAL on a primary.
+fn write_wal(pg: &PgInstance) {
+    pg.psql("create table if not exists t (x int); insert into t select generate_series(1, 20000)")
+        .unwrap();
+}
+
+/// Waits until every standby of primary `i` has written all its WAL.
+#[track_caller]
+fn wait_caught_up(c: &Paf, i: usize) {
+    let ok = wait_for(Duration::from_secs(30), || {
+        c.pg(i)
+            .psql(
+                "select count(*) = 0 from pg_stat_replication \
+                 where write_lsn is distinct from pg_current_wal_lsn()",
+            )
+            .is_ok_and(|v| v == "t")
+    });
+    assert!(ok, "standbys of {} never caught up", c.nodes[i].name);
+}
+
+/// The scenario, returning (label, code) steps and the scores at a few
+/// points, so the stock agent's run can be compared with ours.
+fn cluster_scenario(kind: Kind) -> Vec<(String, String)> {
+    let c = Paf::new(3, kind);
+    let mut t: Vec<(String, String)> = Vec::new();
+    // Steps also go to stderr: a panic in the middle shows how far it got.
+    let mut rec = |label: &str, v: String| {
+        eprintln!("{kind:?}: {label}: {v}");
+        t.push((label.to_string(), v))
+    };
+    let scores = |c: &Paf| {
+        NAMES
+            .iter()
+            .map(|n| c.score(n).unwrap_or_else(|| "-".into()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+
+    // Scenario 1, first cluster start: M1 everywhere. No VIP before the
+    // first promotion. srv1 starts and is promoted first; the base backups
+    // join after (a start of all three then an election is
+    // pgsqlms_first_start_election_uses_replayed_wal).
+    c.point_vip(None);
+    for i in 0..3 {
+        rec("probe", c.agent(i).run("monitor").code.to_string());
+    }
+    rec("start", c.agent(0).run("start").code.to_string());
+    // S5: nobody has a score: the former primary proposes itself.
+    rec("bootstrap scores", scores(&c));
+    let first = [
+        ("active", "srv1"),
+        ("slave", "srv1"),
+        ("master", " "),
+        ("promote", "srv1"),
+        ("demote", " "),
+        ("start", " "),
+        ("stop", " "),
+    ];
+    // N1
+    rec(
+        "pre-promote",
+        c.notify(0, "pre", "promote", &first).code.to_string(),
+    );
+    let loc = c.private("srv1", "lsn_location").unwrap_or_default();
+    let ok = loc
+        .split_once('#')
+        .is_some_and(|(tl, lsn)| tl == "1" && lsn.parse::<u64>().is_ok());
+    rec("lsn_location format", ok.to_string());
+    rec("nodes", c.private("srv1", "nodes").unwrap_or_default());
+    rec("promote", c.agent(0).run("promote").code.to_string());
+    rec(
+        "post-promote",
+        c.notify(0, "post", "promote", &first).code.to_string(),
+    );
+    // N5
+    rec(
+        "cleaned",
+        format!(
+            "{:?} {:?}",
+            c.private("srv1", "lsn_location"),
+            c.private("srv1", "nodes")
+        ),
+    );
+    c.point_vip(Some(0));
+    for i in 1..3 {
+        rec("start", c.agent(i).run("start").code.to_string());
+    }
+    c.wait_streaming(0, 2);
+    wait_caught_up(&c, 0);
+    // L1, M3: closest first, ties by name.
+    rec(
+        "monitor primary",
+        c.agent(0).recurring().run("monitor").code.to_string(),
+    );
+    rec("scores", scores(&c));
+    rec(
+        "monitor standby",
+        c.agent(1).recurring().run("monitor").code.to_string(),
+    );
+
+    // L4: a stopped standby gets -1000, once.
+    rec("stop srv3", c.agent(2).run("stop").code.to_string());
+    rec(
+        "monitor primary",
+        c.agent(0).recurring().run("monitor").code.to_string(),
+    );
+    rec("scores", scores(&c));
+    c.fc.clear_calls();
+    rec(
+        "monitor primary",
+        c.agent(0).recurring().run("monitor").code.to_string(),
+    );
+    let rewrites =
+        c.fc.calls()
+            .iter()
+            .filter(|call| {
+                call.argv.iter().any(|a| a.contains("update"))
+                    && call.argv.iter().any(|a| a.contains("srv3"))
+            })
+            .count();
+    rec("srv3 rewritten", rewrites.to_string());
+
+    // L2: srv2 stops writing WAL while the primary writes: beyond maxlag.
+    walreceiver(c.pg(1), "-STOP");
+    write_wal(c.pg(0));
+    rec(
+        "monitor maxlag",
+        c.agent(0)
+            .recurring()
+            .param("maxlag", "1000")
+            .run("monitor")
+            .code
+            .to_string(),
+    );
+    rec("scores", scores(&c));
+    walreceiver(c.pg(1), "-CONT");
+    wait_caught_up(&c, 0);
+    rec(
+        "monitor primary",
+        c.agent(0).recurring().run("monitor").code.to_string(),
+    );
+    rec("scores", scores(&c));
+
+    // Scenario 4, failover with election abort: srv3 is ahead of srv2,
+    // whose score is higher.
+    rec("start srv3", c.agent(2).run("start").code.to_string());
+    c.wait_streaming(0, 2);
+    wait_caught_up(&c, 0);
+    walreceiver(c.pg(1), "-STOP");
+    write_wal(c.pg(0));
+    let target = c.pg(0).psql("select pg_current_wal_lsn()").unwrap();
+    // L1 with different positions (within wal_sender_timeout, while srv2
+    // is still connected): srv3, ahead, ranks first.
+    let ok = wait_for(Duration::from_secs(4), || {
+        c.pg(0)
+            .psql(&format!(
+                "select write_lsn >= '{target}'::pg_lsn from pg_stat_replication \
+                 where application_name = 'srv3'"
+            ))
+            .is_ok_and(|v| v == "t")
+    });
+    assert!(ok, "srv3 did not write the primary's last WAL");
+    rec(
+        "monitor primary",
+        c.agent(0).recurring().run("monitor").code.to_string(),
+    );
+    rec("scores", scores(&c));
+    let ok = wait_for(Duration::from_secs(20), || {
+        c.pg(2)
+            .psql(&format!(
+                "select pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"
+            ))
+            .is_ok_and(|v| v == "t")
+    });
+    assert!(ok, "srv3 did not replay the primary's last WAL");
+    crash(c.pg(0));
+    walreceiver(c.pg(1), "-CONT");
+    // M4
+    rec(
+        "monitor killed primary",
+        c.agent(0).run("monitor").code.to_string(),
+    );
+    c.point_vip(None);
+    c.fc.set_online("srv1", false);
+    let lists = |promote: &'static str| {
+        vec![
+            ("active", "srv2 srv3"),
+            ("slave", "srv2 srv3"),
+            ("master", " "),
+            ("promote", promote),
+            ("demote", " "),
+            ("start", " "),
+            ("stop", " "),
+        ]
+    };
+    for i in 1..3 {
+        rec(
+            "pre-promote",
+            c.notify(i, "pre", "promote", &lists("srv2"))
+                .code
+                .to_string(),
+        );
+    }
+    // P3: srv2 hands over to srv3.
+    let out = c.agent(1).run("promote");
+    rec("promote srv2", out.code.to_string());
+    rec(
+        "promote srv2 reason",
+        out.exit_reason()
+            .unwrap_or_default()
+            .contains("srv3 is the best candidate to promote")
+            .to_string(),
+    );
+    rec("scores", scores(&c));
+    for i in 1..3 {
+        rec(
+            "pre-promote",
+            c.notify(i, "pre", "promote", &lists("srv3"))
+                .code
+                .to_string(),
+        );
+    }
+    rec("promote srv3", c.agent(2).run("promote").code.to_string());
+    for i in 1..3 {
+        rec(
+            "post-promote",
+            c.notify(i, "post", "promote", &lists("srv3"))
+                .code
+                .to_string(),
+        );
+    }
+    c.point_vip(Some(2));
+    c.wait_streaming(2, 1);
+    rec(
+        "monitor new primary",
+        c.agent(2).recurring().run("monitor").code.to_string(),
+    );
+    // The fenced node keeps its stale 1001 (issues #56, #127).
+    rec("scores", scores(&c));
+
+    // Scenario 8: the crashed old primary rejoins. S4 start refuses it.
+    c.fc.set_online("srv1", true);
+    rec(
+        "probe crashed primary",
+        c.agent(0).run("monitor").code.to_string(),
+    );
+    rec(
+        "stop crashed primary",
+        c.agent(0).run("stop").code.to_string(),
+    );
+    let out = c.agent(0).run("start");
+    rec("start crashed primary", out.code.to_string());
+    rec("crashed primary left as is", db_state(c.pg(0)));
+    rec("crashed primary running", c.pg(0).is_running().to_string());
+
+    // Scenario 7 (M5, N7): a standby killed, recovered by pre-stop.
+    crash(c.pg(1));
+    rec(
+        "monitor killed standby",
+        c.agent(1).recurring().run("monitor").code.to_string(),
+    );
+    let recover = [
+        ("active", "srv2 srv3"),
+        ("master", "srv3"),
+        ("slave", "srv2"),
+        ("start", "srv2"),
+        ("stop", "srv2"),
+        ("promote", " "),
+        ("demote", " "),
+    ];
+    let out = c.notify(1, "pre", "stop", &recover);
+    rec("pre-stop", out.code.to_string());
+    let running = c.pg(1).is_running();
+    if !running {
+        eprintln!("pre-stop did not restart srv2:\n{}", out.stderr);
+    }
+    rec("restarted by pre-stop", running.to_string());
+    rec("stop", c.agent(1).run("stop").code.to_string());
+    rec("start", c.agent(1).run("start").code.to_string());
+    rec(
+        "monitor standby",
+        c.agent(1).recurring().run("monitor").code.to_string(),
+    );
+    t
+}
+
+#[track_caller]
+fn trace_value<'a>(t: &'a [(String, String)], label: &str, nth: usize) -> &'a str {
+    t.iter()
+        .filter(|(l, _)| l == label)
+        .nth(nth)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no step {label:?} #{nth} in {t:#?}"))
+}
+
+#[test]
+fn pgsqlms_cluster_scores_election_failover_and_crashes() {
+    let t = cluster_scenario(Kind::Ours);
+    let v = |label: &str, nth: usize| trace_value(&t, label, nth).to_string();
+    for i in 0..3 {
+        assert_eq!(v("probe", i), "7", "{t:#?}");
+        assert_eq!(v("start", i), "0", "{t:#?}");
+    }
+    assert_eq!(v("bootstrap scores", 0), "1 - -");
+    assert_eq!(v("nodes", 0), "srv1");
+    assert_eq!(v("lsn_location format", 0), "true");
+    assert_eq!(v("promote", 0), "0", "{t:#?}");
+    assert_eq!(v("cleaned", 0), "None None");
+    assert_eq!(v("monitor primary", 0), "8");
+    assert_eq!(v("scores", 0), "1001 1000 990");
+    assert_eq!(v("monitor standby", 0), "0");
+    assert_eq!(v("stop srv3", 0), "0");
+    assert_eq!(v("scores", 1), "1001 1000 -1000");
+    assert_eq!(v("srv3 rewritten", 0), "0");
+    assert_eq!(v("monitor maxlag", 0), "8");
+    assert_eq!(v("scores", 2), "1001 -1000 -1000");
+    assert_eq!(v("scores", 3), "1001 1000 -1000");
+    assert_eq!(v("scores", 4), "1001 990 1000");
+    assert_eq!(v("monitor killed primary", 0), "9");
+    assert_eq!(v("promote srv2", 0), "1");
+    assert_eq!(v("promote srv2 reason", 0), "true", "{t:#?}");
+    // P3: srv2 held 990 but the score it got at the last monitor is not
+    // what the election goes by.
+    assert_eq!(v("scores", 5), "1001 1 1000");
+    assert_eq!(v("promote srv3", 0), "0", "{t:#?}");
+    assert_eq!(v("monitor new primary", 0), "8");
+    assert_eq!(v("scores", 6), "1001 1000 1001");
+    assert_eq!(v("probe crashed primary", 0), "9");
+    // compat PAF-3: nothing runs, so the stop succeeds (PAF: 1, fencing).
+    assert_eq!(v("stop crashed primary", 0), "0");
+    assert_eq!(v("start crashed primary", 0), "1");
+    assert_eq!(v("crashed primary left as is", 0), "in production");
+    assert_eq!(v("crashed primary running", 0), "false");
+    assert_eq!(v("monitor killed standby", 0), "1");
+    assert_eq!(v("restarted by pre-stop", 0), "true");
+    assert_eq!(v("stop", 0), "0");
+    assert_eq!(v("start", 3), "0");
+    assert_eq!(v("monitor standby", 1), "0");
+}
+
+/// The same scenario with the stock PAF 2.3.0: every step equal but the
+/// listed differences.
+#[test]
+fn pgsqlms_cluster_scenario_matches_stock_paf() {
+    let ours = cluster_scenario(Kind::Ours);
+    let stock = cluster_scenario(Kind::Stock);
+    assert_eq!(ours.len(), stock.len());
+    let mut diffs = Vec::new();
+    for ((label, o), (_, s)) in ours.iter().zip(&stock) {
+        if o != s {
+            diffs.push((label.clone(), o.clone(), s.clone()));
+        }
+    }
+    let expected: Vec<(String, String, String)> = [
+        // compat PAF-9: 2.3.0 ranks standbys backwards (#198): the
+        // lagging srv2 gets 1000.
+        ("scores", "1001 990 1000", "1001 1000 990"),
+        // compat PAF-3: stop of a crashed primary.
+        ("stop crashed primary", "0", "1"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(diffs, expected, "ours: {ours:#?}\nstock: {stock:#?}");
+}
+
+/// Scenario 1 with every node started before the first election: the
+/// former primary's WAL receiver has received nothing since its start, and
+/// its received position is the start of the segment it asked for, behind
+/// what it holds. PAF compares received positions and elects a base backup
+/// over the former primary, which holds more WAL (issues #225, #228): the
+/// old primary would then have to be rebuilt. We compare the furthest of
+/// received and replayed positions and keep srv1.
+#[test]
+fn pgsqlms_first_start_election_uses_replayed_wal() {
+    let lists = [
+        ("active", "srv1 srv2"),
+        ("slave", "srv1 srv2"),
+        ("master", " "),
+        ("promote", "srv1"),
+        ("demote", " "),
+        ("start", " "),
+        ("stop", " "),
+    ];
+    let mut results = Vec::new();
+    for kind in [Kind::Ours, Kind::Stock] {
+        // The address the standbys follow is on srv1 before the election,
+        // so srv2 streams (from srv1, a standby) while srv1's own receiver
+        // has received nothing from elsewhere.
+        let c = Paf::new(2, kind);
+        for i in 0..2 {
+            assert_rc(&c.agent(i).run("start"), 0);
+        }
+        c.wait_streaming(0, 2);
+        for i in 0..2 {
+            assert_rc(&c.notify(i, "pre", "promote", &lists), 0);
+        }
+        let out = c.agent(0).run("promote");
+        results.push((
+            kind,
+            out.code,
+            out.exit_reason().unwrap_or_default(),
+            c.score("srv1"),
+            c.score("srv2"),
+            c.pg(0).is_running()
+                && c.pg(0).psql("select pg_is_in_recovery()").ok() == Some("f".into()),
+        ));
+    }
+    let (_, code, _, s1, s2, primary) = &results[0];
+    assert_eq!(
+        (*code, s1.as_deref(), s2.as_deref(), *primary),
+        (0, Some("1"), None, true),
+        "{results:?}"
+    );
+    // compat PAF-7: the stock agent hands the promotion to the base backup.
+    let (_, code, reason, s1, s2, primary) = &results[1];
+    assert_eq!(*code, 1, "{results:?}");
+    assert!(reason.contains("srv2 is the best candidate"), "{results:?}");
+    assert_eq!(
+        (s1.as_deref(), s2.as_deref(), *primary),
+        (Some("1"), Some("1000"), false)
+    );
+}

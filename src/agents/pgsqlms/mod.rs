@@ -257,6 +257,7 @@ impl Paf {
 
     /// `pg_ctl start` (with `start_opts`), waiting for it to finish.
     async fn pg_ctl_start(&self) -> Result<(), String> {
+        self.wait_for_old_server().await;
         let mut cmd = self
             .pg_ctl()
             .args(["-w", "--timeout", &self.wait_secs(), "start"]);
@@ -269,6 +270,24 @@ impl Paf {
             Ok(out) if out.success() => Ok(()),
             Ok(out) => Err(format!("{}: {}", out.describe_status(), out.combined())),
             Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// After a crash, the dead postmaster stays a zombie until init reaps
+    /// it, and its backends may still be exiting; PostgreSQL refuses to
+    /// start while either is there ("lock file already exists"). Give them
+    /// a few seconds, as a restart right after a crash (pre-stop, pre-demote,
+    /// start) would otherwise fail for nothing.
+    async fn wait_for_old_server(&self) {
+        let Some(pf) = crate::pg::PidFile::read(&self.cfg.datadir) else {
+            return;
+        };
+        if crate::pg::pidfile::postmaster_alive(&self.cfg.datadir, &self.user).is_some() {
+            return;
+        }
+        let until = self.deadline.within(Duration::from_secs(10));
+        while !pf.server_fully_gone() && !until.expired() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
