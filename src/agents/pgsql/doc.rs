@@ -99,11 +99,19 @@ pub static ACTION_DOCS: &[ActionDoc] = &[
 ];
 
 /// Actions the agent accepts but does not advertise in its meta-data.
-pub static UNADVERTISED_ACTIONS: &[(&str, &str)] = &[(
-    "usage",
-    "Prints the usage text and exits 0 (with no action at all, the usage text is printed \
-     and the exit code is 1).",
-)];
+pub static UNADVERTISED_ACTIONS: &[(&str, &str)] = &[
+    (
+        "usage",
+        "Prints the usage text and exits 0 (with no action at all, the usage text is printed \
+         and the exit code is 1).",
+    ),
+    (
+        "reload",
+        "Only as pgsqlms (PAF's action, in its meta-data): logs and exits 0, so Pacemaker \
+         applies changes of non-unique parameters without a restart. As pgsql it is an \
+         unknown action (exit 3).",
+    ),
+];
 
 /// A node attribute of replication mode and the values it takes.
 pub struct AttributeDoc {
@@ -246,8 +254,9 @@ pub static FILES: &[(&str, &str)] = &[
     ),
     (
         "/usr/lib/ocf/resource.d/upfront/pgsqlms",
-        "The agent as ocf:upfront:pgsqlms (the PAF personality, not available in this \
-         version: every action exits 3).",
+        "The agent as ocf:upfront:pgsqlms: PAF's contract (parameters system_user, bindir, \
+         pgdata, datadir, pghost, pgport, maxlag, recovery_template, start_opts; see its \
+         meta-data and docs/compatibility.md).",
     ),
     (
         "tmpdir/PGSQL.lock",
@@ -398,7 +407,7 @@ pub fn man_page() -> String {
             "Pacemaker runs the agent with the action as its only argument and the \
              parameters in OCF_RESKEY_* variables. One binary serves every personality: the name it is called by \
              selects it (pgsql, or pgsql-ra itself, for ocf:heartbeat:pgsql; pgsqlms for \
-             PAF's agent, which this version does not implement yet). On failure the last \
+             PAF's agent ocf:heartbeat:pgsqlms, whose parameters its meta-data lists). On failure the last \
              line on standard error starting with ocf-exit-reason: says what to fix.",
         );
 
