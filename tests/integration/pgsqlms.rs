@@ -1606,3 +1606,54 @@ fn pgsqlms_starts_a_former_primary_that_can_follow() {
     assert_rc(&c.agent(1).recurring().run("monitor"), 8);
     assert_eq!(c.score("srv1").as_deref(), Some("1000"));
 }
+
+/// Both notification vocabularies: Pacemaker 2.1 exports the new names
+/// (`promoted`/`unpromoted`) and the legacy ones (`master`/`slave`); a later
+/// Pacemaker may export only the new ones, an older one only the legacy
+/// ones. The primary-recovery rule reads the promoted list.
+#[test]
+fn pgsqlms_reads_both_notify_vocabularies() {
+    let c = Paf::new(1, Kind::Ours);
+    assert_rc(&c.agent(0).run("start"), 0);
+    for promoted in ["promoted", "master"] {
+        let out = c
+            .agent(0)
+            .meta("notify_type", "pre")
+            .meta("notify_operation", "promote")
+            .meta(&format!("notify_{promoted}_uname"), "srv1")
+            .meta(&format!("notify_{promoted}_resource"), "pgsqld:0")
+            .meta("notify_promote_uname", "srv1")
+            .meta("notify_promote_resource", "pgsqld:0")
+            .meta("notify_active_uname", "srv1")
+            .meta("notify_active_resource", "pgsqld:0")
+            .run("notify");
+        assert_rc(&out, 0);
+        assert_eq!(
+            c.private("srv1", "recover_primary").as_deref(),
+            Some("1"),
+            "{promoted}: {}",
+            out.stderr
+        );
+        assert_eq!(c.private("srv1", "lsn_location"), None, "{promoted}");
+        let out = c
+            .agent(0)
+            .meta("notify_type", "post")
+            .meta("notify_operation", "promote")
+            .run("notify");
+        assert_rc(&out, 0);
+        assert_eq!(c.private("srv1", "recover_primary"), None);
+    }
+    // Without the promoted list, srv1 is not being recovered: an election.
+    let out = c
+        .agent(0)
+        .meta("notify_type", "pre")
+        .meta("notify_operation", "promote")
+        .meta("notify_promote_uname", "srv1")
+        .meta("notify_active_uname", "srv1")
+        .run("notify");
+    assert_rc(&out, 0);
+    assert_eq!(c.private("srv1", "recover_primary"), None);
+    assert!(c.private("srv1", "lsn_location").is_some());
+    assert_eq!(c.private("srv1", "nodes").as_deref(), Some("srv1"));
+    assert_rc(&c.agent(0).run("stop"), 0);
+}
