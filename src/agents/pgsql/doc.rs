@@ -475,6 +475,30 @@ pub fn man_page() -> String {
         r.tagged(&tag, p.longdesc);
     }
 
+    r.section("PGSQLMS PARAMETERS").paragraph(
+        "Invoked as pgsqlms (ocf:upfront:pgsqlms), the agent speaks PAF's contract \
+         instead: a promotable clone with notify=true and promoted-max=1, the actions of \
+         its meta-data (start, stop, reload, promote, demote, monitor, notify, methods, \
+         meta-data, validate-all), PAF's node attributes (the permanent promotion score \
+         master-<rsc>; the private attributes lsn_location-<rsc>, nodes-<rsc>, \
+         recover_primary-<rsc> and cancel_switchover-<rsc>) and these parameters. As with \
+         PAF, an empty value or 0 means the default. PostgreSQL's own configuration \
+         (primary_conninfo with application_name=<node name>, recovery_target_timeline \
+         'latest', pg_hba) is the administrator's; the agent never edits it.",
+    );
+    for p in crate::agents::pgsqlms::params::PARAMS {
+        let default = p.default.unwrap_or_default();
+        let head = format!(" ({}, default: ", p.kind.name());
+        let mut tag = vec![Span::Bold(p.name), Span::Roman(&head)];
+        if default.is_empty() {
+            tag.push(Span::Roman("empty"));
+        } else {
+            tag.push(Span::Italic(default));
+        }
+        tag.push(Span::Roman(")"));
+        r.tagged(&tag, p.longdesc);
+    }
+
     r.section("NODE ATTRIBUTES").paragraph(
         "In replication mode (rep_mode async or sync) the agent keeps these node \
          attributes, where <rsc> is the resource's id without a clone suffix. They are \
@@ -592,6 +616,19 @@ mod tests {
                     .any(|a| a.name == d.name && a.role == d.role),
                 "ActionDoc for an action not advertised: {}",
                 d.name
+            );
+        }
+    }
+
+    #[test]
+    fn pgsqlms_parameters_are_on_the_page() {
+        let page = man_page();
+        assert!(page.contains("PGSQLMS PARAMETERS"));
+        for p in crate::agents::pgsqlms::params::PARAMS {
+            assert!(
+                page.contains(&format!("\\fB{}\\fR", p.name)),
+                "{} is not on the page",
+                p.name
             );
         }
     }
