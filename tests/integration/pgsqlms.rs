@@ -1657,3 +1657,27 @@ fn pgsqlms_reads_both_notify_vocabularies() {
     assert_eq!(c.private("srv1", "nodes").as_deref(), Some("srv1"));
     assert_rc(&c.agent(0).run("stop"), 0);
 }
+
+/// P4: a node listed in `nodes` never publishes its position. PAF waits
+/// until Pacemaker kills the promote (#131); we stop before the timeout,
+/// say which node we waited for, and do not promote.
+#[test]
+fn pgsqlms_promote_waits_for_missing_positions_within_the_timeout() {
+    let c = Paf::new(2, Kind::Ours);
+    assert_rc(&c.agent(0).run("start"), 0);
+    c.set_private("srv1", "lsn_location", "1#1");
+    c.set_private("srv1", "nodes", "srv1 srv2");
+    let started = std::time::Instant::now();
+    let out = c.agent(0).meta("timeout", "6000").run("promote");
+    let took = started.elapsed();
+    assert_rc(&out, 1);
+    assert_reason(&out, "srv2 did not publish its position");
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    assert!(took > Duration::from_secs(3), "gave up early: {took:?}");
+    assert_eq!(in_recovery(c.pg(0)), "t");
+    // Once srv2 has published (behind us), the promotion goes through.
+    c.set_private("srv2", "lsn_location", "1#0");
+    assert_rc(&c.agent(0).run("promote"), 0);
+    assert_eq!(in_recovery(c.pg(0)), "f");
+    assert_rc(&c.agent(0).run("stop"), 0);
+}
