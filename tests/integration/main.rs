@@ -16,4 +16,5 @@ mod lifecycle;
 mod ocft;
 mod replication;
 mod scenario;
+mod upfront;
 mod versions;

@@ -232,7 +232,9 @@ pub static ATTRIBUTES: &[AttributeDoc] = &[
             ),
             (
                 "1000",
-                "The primary, or the standby elected to become it when no primary exists.",
+                "The primary, or the standby elected to become it when no primary exists. With \
+                 the original upfront agent's primary parameter, also a synchronous standby, \
+                 so that a location rule for the promoted role chooses between the two.",
             ),
         ],
     },

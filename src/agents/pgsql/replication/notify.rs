@@ -74,7 +74,8 @@ impl Repl<'_> {
     /// promoted bans itself, since it holds data the new primary lacks.
     pub(super) async fn pre_promote(&self, promote_node: &str) -> ActionResult {
         let cfg = &self.pg.cfg;
-        if cfg.rep_mode != RepMode::Sync || cfg.node_list.len() < 3 || promote_node == self.me {
+        if cfg.rep_mode != RepMode::Sync || promote_node == self.me || self.nodes().await?.len() < 3
+        {
             return Ok(OcfRc::Success);
         }
         // As in the reference, an unreadable baseline means no check: the

@@ -47,7 +47,7 @@ impl Repl<'_> {
             }
         }
         election::clear_notes(&self.pg.cfg.tmpdir);
-        for node in self.pg.cfg.node_list.iter().filter(|n| **n != self.me) {
+        for node in self.nodes().await?.iter().filter(|n| **n != self.me) {
             self.change_data_status(node, "DISCONNECT").await?;
             self.change_master_score(node, CAN_NOT_PROMOTE).await?;
         }

@@ -32,7 +32,15 @@ impl Repl<'_> {
             .collect();
         let cfg = &self.pg.cfg;
         let external = cfg.rep_mode == RepMode::Sync && !cfg.external_standby_node_list.is_empty();
-        let decisions = slaves::decide(&rows, &cfg.node_list, &self.me, cfg.rep_mode, external);
+        let nodes = self.nodes().await?;
+        let decisions = slaves::decide(
+            &rows,
+            &nodes,
+            &self.me,
+            cfg.rep_mode,
+            external,
+            cfg.promotion_by_rule(),
+        );
         let mut made_sync = false;
         for d in &decisions {
             self.change_data_status(&d.node, &d.data_status).await?;
@@ -47,11 +55,8 @@ impl Repl<'_> {
             }
         }
         if external {
-            let targets = slaves::external_sync_targets(
-                &rows,
-                &cfg.node_list,
-                &cfg.external_standby_node_list,
-            );
+            let targets =
+                slaves::external_sync_targets(&rows, &nodes, &cfg.external_standby_node_list);
             made_sync |= self.set_sync_list(&targets)?;
         }
         if made_sync {
