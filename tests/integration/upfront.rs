@@ -458,17 +458,61 @@ fn two_nodes_switch_over_by_location_rule_without_losing_a_write() {
         "an acknowledged write was lost"
     );
     assert_eq!(data_status(&fc, "node2").as_deref(), Some("LATEST"));
-    // node1 is kept out until an admin rejoins it.
-    let out = a1.run("start");
-    assert_rc(&out, 1);
-    assert!(out.exit_reason().unwrap().contains("PGSQL.lock"));
+    // node1 keeps its lock and bans itself, so Pacemaker stops it instead of
+    // restarting it (a refused start would stop the whole clone under the
+    // tutorial's `op start on-fail=stop`).
+    let bans = fc.dump();
+    assert!(
+        bans.contains("\"node\": \"node1\""),
+        "no ban of node1: {bans}"
+    );
 
     // Alone, the new primary leaves synchronous mode and node1 has
     // -INFINITY: a node that may lack writes is never a candidate.
-    let m = agent(&fc, &n2, ADDR2).recurring().meta("role", "Promoted");
+    let a2 = agent(&fc, &n2, ADDR2);
+    let m = a2.clone().recurring().meta("role", "Promoted");
     assert_rc(&m.run("monitor"), 8);
     assert_eq!(data_status(&fc, "node1").as_deref(), Some("DISCONNECT"));
     let names = std::fs::read_to_string(n2.pg.tmpdir().join("rep_mode.conf")).unwrap();
     assert_eq!(names, "synchronous_standby_names = ''\n");
     assert_eq!(score(&fc, "node1").as_deref(), Some("-INFINITY"));
+
+    // The admin lifts the ban. node1 was demoted cleanly while node2
+    // streamed from it, so node2 replayed its shutdown checkpoint before
+    // its timeline switch: the start proves that, drops the lock and
+    // follows node2 (now at the VIP) as its standby.
+    let a1 = agent(&fc, &n1, ADDR2);
+    assert_rc(&a1.run("start"), 0);
+    assert!(!n1.pg.tmpdir().join("PGSQL.lock").exists());
+    assert_eq!(n1.pg.psql("select pg_is_in_recovery()").unwrap(), "t");
+    fc.set_role("pgsql", "node1", "Unpromoted");
+    settle(&fc, &n2, &a2, "node1");
+    assert_eq!(score(&fc, "node1").as_deref(), Some("1000"));
+    n2.pg.psql("insert into acked values (101)").unwrap();
+    assert!(wait_for(Duration::from_secs(10), || {
+        n1.pg
+            .psql("select count(*) from acked")
+            .is_ok_and(|c| c == "101")
+    }));
+
+    // A primary that crashed is never let back in by itself: node2 dies,
+    // node1 (its synchronous standby) is promoted, and node2's start finds
+    // a data directory that was not shut down cleanly.
+    n2.pg.kill9();
+    fc.set_online("node2", false);
+    fc.set_role("pgsql", "node2", "Stopped");
+    let a1 = agent(&fc, &n1, ADDR1);
+    assert_rc(&a1.run("promote"), 0);
+    fc.set_role("pgsql", "node1", "Promoted");
+    assert_eq!(n1.pg.psql("select count(*) from acked").unwrap(), "101");
+    fc.set_online("node2", true);
+    let out = agent(&fc, &n2, ADDR1).run("start");
+    assert_rc(&out, 1);
+    assert!(out.exit_reason().unwrap().contains("PGSQL.lock"));
+    assert!(!n2.pg.is_running());
+    assert!(
+        out.stderr.contains("not shut down cleanly"),
+        "{}",
+        out.stderr
+    );
 }

@@ -76,8 +76,10 @@ pub static PARAMS: &[ParamSpec] = &[
         Str,
         Some("/usr/bin/psql"),
         "Path of the psql client. Accepted for compatibility with ocf:heartbeat:pgsql; \
-         pgsql-ra speaks the PostgreSQL protocol itself and never runs psql, so this \
-         program does not have to be installed.",
+         pgsql-ra speaks the PostgreSQL protocol itself and runs psql only for one check \
+         with the original upfront agent's primary parameter (whether a former primary may \
+         rejoin, over a replication connection), so otherwise this program does not have \
+         to be installed.",
     ),
     // 5
     param(

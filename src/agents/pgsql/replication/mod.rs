@@ -16,6 +16,7 @@ mod files;
 mod lifecycle;
 mod notify;
 mod promotion;
+mod rejoin;
 mod slaves;
 mod slots;
 mod standbys;
