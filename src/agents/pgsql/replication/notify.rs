@@ -58,6 +58,10 @@ impl Repl<'_> {
                 let masters = list("notify_master_uname", "notify_promoted_uname");
                 if masters.first() == Some(&self.me) {
                     if let Health::Up { session, .. } = self.pg.health().await {
+                        if op == "stop" {
+                            let stopped = list("notify_stop_uname", "notify_stop_uname");
+                            self.end_stale_wal_senders(&session, &stopped).await;
+                        }
                         if let Err(f) = self.control_standbys(&session).await {
                             tracing::warn!("{}", f.reason);
                         }
