@@ -240,7 +240,9 @@ pub static ATTRIBUTES: &[AttributeDoc] = &[
             ),
             (
                 "1000",
-                "The primary, or the standby elected to become it when no primary exists.",
+                "The primary, or the standby elected to become it when no primary exists. With \
+                 the original upfront agent's primary parameter, also a synchronous standby, \
+                 so that a location rule for the promoted role chooses between the two.",
             ),
         ],
     },
@@ -260,10 +262,12 @@ pub static FILES: &[(&str, &str)] = &[
     ),
     (
         "tmpdir/PGSQL.lock",
-        "Created by promote, removed by a clean demote or stop of the primary when no \
-         standby could have missed data. While it exists, start refuses to run: the node \
-         was a primary that did not stop cleanly, and its data may contain transactions \
-         the new primary does not have. Check, then remove it by hand.",
+        "Created by promote; removed only by a demote during which no standby was \
+         running (then nobody can have newer data). It stays after a crash and after \
+         every switchover or stop of the primary while standbys ran. While it exists, \
+         start refuses to run: the node was a primary and its data may contain \
+         transactions, or a timeline, the new primary does not have. Rejoin it as a \
+         standby (pg_rewind or a fresh pg_basebackup), then remove it by hand.",
     ),
     (
         "tmpdir/rep_mode.conf",

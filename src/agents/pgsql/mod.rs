@@ -14,6 +14,7 @@ mod promote;
 mod replication;
 mod start;
 mod stop;
+mod upfront;
 mod validate;
 
 use std::time::Duration;
