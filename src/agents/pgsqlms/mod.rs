@@ -217,7 +217,7 @@ fn invalid(
 impl Paf {
     async fn dispatch(&self) -> ActionResult {
         match self.action {
-            Action::Monitor => self.state(true).await.into_result(&self.rsc),
+            Action::Monitor => self.state(true).await.result(&self.rsc),
             Action::Start => self.start().await,
             Action::Stop => self.stop().await,
             Action::Promote => self.promote().await,

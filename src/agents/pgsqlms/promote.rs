@@ -190,16 +190,17 @@ impl Paf {
         let Some(better) = best_node else {
             return Ok(());
         };
-        let reason =
-            format!("{better} is the best candidate to promote, aborting current promotion");
-        tracing::error!("{reason}");
+        let failure = Failure::generic(format!(
+            "{better} is the best candidate to promote, aborting current promotion"
+        ));
+        tracing::error!("{}", failure.reason);
         if let Err(f) = self.set_score(&self.node, 1).await {
             tracing::warn!("{}", f.reason);
         }
         if let Err(f) = self.set_score(better, 1000).await {
             tracing::warn!("{}", f.reason);
         }
-        Err(Failure::generic(reason))
+        Err(failure)
     }
 }
 

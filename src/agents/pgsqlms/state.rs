@@ -44,29 +44,37 @@ impl State {
     }
 
     pub fn describe(&self, rsc: &str) -> String {
-        match self {
-            State::Standby => format!("Instance \"{rsc}\" is running as a standby"),
-            State::Primary => format!("Instance \"{rsc}\" is running as a primary"),
-            State::Stopped => format!("Instance \"{rsc}\" is stopped"),
-            State::CrashedPrimary => format!(
-                "Instance \"{rsc}\" controldata indicates a running primary instance, the \
-                 instance has probably crashed"
-            ),
-            State::CrashedStandby => format!(
-                "Instance \"{rsc}\" controldata indicates a running standby instance, the \
-                 instance has probably crashed"
-            ),
-            State::Failed(f) => f.reason.clone(),
+        match self.result(rsc) {
+            Ok(_) if *self == State::Primary => {
+                format!("Instance \"{rsc}\" is running as a primary")
+            }
+            Ok(_) => format!("Instance \"{rsc}\" is running as a standby"),
+            Err(f) => f.reason,
         }
     }
 
-    /// As the monitor action's result.
-    pub fn into_result(self, rsc: &str) -> ActionResult {
+    /// As the monitor action's result. The failing states' reasons are
+    /// written here, at their constructors, so that the exit reason and the
+    /// text other actions quote through `describe` are one.
+    pub fn result(&self, rsc: &str) -> ActionResult {
         match self {
             State::Standby => Ok(OcfRc::Success),
             State::Primary => Ok(OcfRc::RunningPromoted),
-            State::Failed(f) => Err(f),
-            ref s => Err(Failure::new(s.rc(), s.describe(rsc))),
+            State::Stopped => Err(Failure::not_running(format!(
+                "Instance \"{rsc}\" is stopped"
+            ))),
+            State::CrashedPrimary => Err(Failure::new(
+                OcfRc::FailedPromoted,
+                format!(
+                    "Instance \"{rsc}\" controldata indicates a running primary instance, the \
+                     instance has probably crashed"
+                ),
+            )),
+            State::CrashedStandby => Err(Failure::generic(format!(
+                "Instance \"{rsc}\" controldata indicates a running standby instance, the \
+                 instance has probably crashed"
+            ))),
+            State::Failed(f) => Err(f.clone()),
         }
     }
 }

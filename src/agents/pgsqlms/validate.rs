@@ -61,48 +61,53 @@ pub struct Checked {
 
 /// Steps 5-7 of the startup sequence: the directories and `PG_VERSION`.
 pub fn directories(cfg: &Config) -> Result<PgVersion, Failure> {
-    let args = |m: String| Failure::new(OcfRc::ErrArgs, m);
     if !cfg.pgdata.is_dir() {
-        return Err(args(format!(
-            "PGDATA \"{}\" does not exist",
-            cfg.pgdata.display()
-        )));
+        return Err(Failure::new(
+            OcfRc::ErrArgs,
+            format!("PGDATA \"{}\" does not exist", cfg.pgdata.display()),
+        ));
     }
     if !cfg.datadir.is_dir() {
-        return Err(args(format!(
-            "data_directory \"{}\" does not exist",
-            cfg.datadir.display()
-        )));
+        return Err(Failure::new(
+            OcfRc::ErrArgs,
+            format!(
+                "data_directory \"{}\" does not exist",
+                cfg.datadir.display()
+            ),
+        ));
     }
     let file = cfg.datadir.join("PG_VERSION");
     let text = match std::fs::read(&file) {
         Ok(t) if !t.is_empty() => t,
         Ok(_) => {
-            return Err(args(format!(
-                "PG_VERSION does not exist in \"{}\"",
-                cfg.datadir.display()
-            )))
+            return Err(Failure::new(
+                OcfRc::ErrArgs,
+                format!("PG_VERSION does not exist in \"{}\"", cfg.datadir.display()),
+            ))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(args(format!(
-                "PG_VERSION does not exist in \"{}\"",
-                cfg.datadir.display()
-            )))
+            return Err(Failure::new(
+                OcfRc::ErrArgs,
+                format!("PG_VERSION does not exist in \"{}\"", cfg.datadir.display()),
+            ))
         }
         Err(e) => {
-            return Err(args(format!(
-                "Could not open file \"{}\": {e}",
-                file.display()
-            )))
+            return Err(Failure::new(
+                OcfRc::ErrArgs,
+                format!("Could not open file \"{}\": {e}", file.display()),
+            ))
         }
     };
     let head = String::from_utf8_lossy(&text[..text.len().min(32)]).into_owned();
     PgVersion::parse(head.trim_end_matches('\n')).ok_or_else(|| {
-        args(format!(
-            "PG_VERSION in \"{}\" is not a PostgreSQL version: \"{}\"",
-            cfg.datadir.display(),
-            head.trim()
-        ))
+        Failure::new(
+            OcfRc::ErrArgs,
+            format!(
+                "PG_VERSION in \"{}\" is not a PostgreSQL version: \"{}\"",
+                cfg.datadir.display(),
+                head.trim()
+            ),
+        )
     })
 }
 
@@ -144,28 +149,36 @@ async fn show_setting(
 
 /// The template checks of PostgreSQL 11 and older.
 fn check_template(path: &Path, node: &str) -> Result<(), Failure> {
-    let args = |m: String| Failure::new(OcfRc::ErrArgs, m);
     if !path.is_file() {
-        return Err(args(format!(
-            "Recovery template file \"{}\" does not exist",
-            path.display()
-        )));
+        return Err(Failure::new(
+            OcfRc::ErrArgs,
+            format!(
+                "Recovery template file \"{}\" does not exist",
+                path.display()
+            ),
+        ));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| args(format!("Could not open file \"{}\": {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::new(
+            OcfRc::ErrArgs,
+            format!("Could not open file \"{}\": {e}", path.display()),
+        )
+    })?;
     let setting = |name: &str, want: &str| {
         text.lines()
             .filter_map(conninfo::setting_line)
             .any(|(k, v)| k == name && v == want)
     };
     if !setting("standby_mode", "on") {
-        return Err(args(
-            "Recovery template file must contain \"standby_mode = on\"".into(),
+        return Err(Failure::new(
+            OcfRc::ErrArgs,
+            "Recovery template file must contain \"standby_mode = on\"",
         ));
     }
     if !setting("recovery_target_timeline", "latest") {
-        return Err(args(
-            "Recovery template file must contain \"recovery_target_timeline = 'latest'\"".into(),
+        return Err(Failure::new(
+            OcfRc::ErrArgs,
+            "Recovery template file must contain \"recovery_target_timeline = 'latest'\"",
         ));
     }
     let names_node = text.lines().any(|l| {
@@ -175,10 +188,13 @@ fn check_template(path: &Path, node: &str) -> Result<(), Failure> {
                 .is_some_and(|n| n == node)
     });
     if !names_node {
-        return Err(args(format!(
-            "Recovery template file must contain in primary_conninfo parameter \
+        return Err(Failure::new(
+            OcfRc::ErrArgs,
+            format!(
+                "Recovery template file must contain in primary_conninfo parameter \
              \"application_name={node}\""
-        )));
+            ),
+        ));
     }
     Ok(())
 }
@@ -191,68 +207,73 @@ pub async fn validate_all(
     version: PgVersion,
     deadline: Deadline,
 ) -> Result<Checked, Failure> {
-    let installed = |m: String| Failure::new(OcfRc::ErrInstalled, m);
-    let args = |m: String| Failure::new(OcfRc::ErrArgs, m);
-
     let feature_set = env.param("crm_feature_set").unwrap_or("");
     if version_cmp(feature_set, "3.0.9") != Some(Ordering::Greater) {
-        return Err(installed(format!(
+        return Err(Failure::installed(format!(
             "PAF v2.3.0 is compatible with Pacemaker 1.1.13 and greater (crm_feature_set \
              is \"{feature_set}\", more than 3.0.9 is needed)"
         )));
     }
     if !notify_is_true(env.meta("notify")) {
-        return Err(installed(
-            "You must set meta parameter notify=true for your \"master\" resource".into(),
+        return Err(Failure::installed(
+            "You must set meta parameter notify=true for your \"master\" resource",
         ));
     }
     // promoted-max (Pacemaker 2.1) or its legacy twin master-max.
     let max = env.meta("promoted_max").or_else(|| env.meta("master_max"));
     if max != Some("1") {
-        return Err(installed(
+        return Err(Failure::installed(
             "You must set meta parameter master-max=1 for your \"master\" resource \
-             (promoted-max=1)"
-                .into(),
+             (promoted-max=1)",
         ));
     }
 
     let user = match OsUser::lookup(&cfg.system_user) {
         Ok(Some(u)) => u,
         _ => {
-            return Err(args(format!(
-                "System user \"{}\" does not exist",
-                cfg.system_user
-            )))
+            return Err(Failure::new(
+                OcfRc::ErrArgs,
+                format!("System user \"{}\" does not exist", cfg.system_user),
+            ))
         }
     };
 
     if version.at_least(12, 0) {
         if cfg.recovery_template.exists() {
-            return Err(args(format!(
-                "Recovery template file \"{}\" is forbidden for PostgreSQL 12 and above",
-                cfg.recovery_template.display()
-            )));
+            return Err(Failure::new(
+                OcfRc::ErrArgs,
+                format!(
+                    "Recovery template file \"{}\" is forbidden for PostgreSQL 12 and above",
+                    cfg.recovery_template.display()
+                ),
+            ));
         }
         let tl = show_setting(cfg, &user, "recovery_target_timeline", deadline).await?;
         if tl != "latest" {
-            return Err(args(format!(
-                "Parameter \"recovery_target_timeline\" MUST be set to 'latest'. It is \
+            return Err(Failure::new(
+                OcfRc::ErrArgs,
+                format!(
+                    "Parameter \"recovery_target_timeline\" MUST be set to 'latest'. It is \
                  currently set to '{tl}'"
-            )));
+                ),
+            ));
         }
         let ci = show_setting(cfg, &user, "primary_conninfo", deadline).await?;
         if conninfo::application_name(&ci).as_deref() != Some(node) {
-            return Err(args(format!(
-                "Parameter \"primary_conninfo\" MUST contain 'application_name={node}'. It \
+            return Err(Failure::new(
+                OcfRc::ErrArgs,
+                format!(
+                    "Parameter \"primary_conninfo\" MUST contain 'application_name={node}'. It \
                  is currently set to '{ci}'"
-            )));
+                ),
+            ));
         }
     } else {
         check_template(&cfg.recovery_template, node)?;
     }
 
     if cfg.maxlag.is_none() {
-        return Err(installed(format!(
+        return Err(Failure::installed(format!(
             "maxlag is not a number: \"{}\"",
             cfg.maxlag_text
         )));
@@ -264,7 +285,7 @@ pub async fn validate_all(
         )));
     }
     if !version.at_least(9, 3) {
-        return Err(installed("Require 9.3 and more".into()));
+        return Err(Failure::installed("Require 9.3 and more"));
     }
 
     let exec = |p: &str| crate::os::process::find_executable(&cfg.bin(p).to_string_lossy());
@@ -276,10 +297,13 @@ pub async fn validate_all(
             .chain(&["pg_waldump", "pg_xlogdump"])
             .map(|t| cfg.bin(t).display().to_string())
             .collect();
-        return Err(args(format!(
-            "Missing one or more binary. Check following path: {}, {}, {}, {}, {} or {}",
-            paths[0], paths[1], paths[2], paths[3], paths[4], paths[5]
-        )));
+        return Err(Failure::new(
+            OcfRc::ErrArgs,
+            format!(
+                "Missing one or more binary. Check following path: {}, {}, {}, {}, {} or {}",
+                paths[0], paths[1], paths[2], paths[3], paths[4], paths[5]
+            ),
+        ));
     }
 
     let cd = ControlData::read(&cfg.bin("pg_controldata"), &cfg.datadir, deadline).await?;
@@ -287,11 +311,14 @@ pub async fn validate_all(
         .iter()
         .any(|w| cd.wal_level.contains(w))
     {
-        return Err(args(format!(
-            "wal_level must be one of \"hot_standby\", \"logical\" or \"replica\" (it is \
+        return Err(Failure::new(
+            OcfRc::ErrArgs,
+            format!(
+                "wal_level must be one of \"hot_standby\", \"logical\" or \"replica\" (it is \
              \"{}\")",
-            cd.wal_level
-        )));
+                cd.wal_level
+            ),
+        ));
     }
     Ok(Checked { user, version })
 }
