@@ -58,10 +58,14 @@ fn main() -> ExitCode {
         ))));
     };
     if personality == Personality::Pgsqlms {
-        return finish(Err(ocf::Failure::unimplemented(
-            "the pgsqlms (PAF) personality is not available in this version of pgsql-ra; \
-             install it as .../upfront/pgsql and use the pgsql parameters",
-        )));
+        return finish(run_pgsqlms(action, env));
+    }
+    if action == Action::Reload {
+        // PAF's action; not part of the pgsql contract.
+        print!("{}", cli::usage(&inv.program));
+        return finish(Err(ocf::Failure::unimplemented(format!(
+            "unknown action '{word}'"
+        ))));
     }
 
     let result = match action {
@@ -81,6 +85,24 @@ fn main() -> ExitCode {
         _ => agents::pgsql::run(action, env, &inv.program),
     };
     finish(result)
+}
+
+/// The PAF personality: meta-data and methods need nothing else; every
+/// other action goes through PAF's checks.
+fn run_pgsqlms(action: Action, env: OcfEnv) -> ocf::ActionResult {
+    match action {
+        Action::MetaData => {
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(agents::pgsqlms::metadata_xml().as_bytes());
+            Ok(OcfRc::Success)
+        }
+        Action::Methods => {
+            print!("{}", agents::pgsqlms::params::METHODS);
+            Ok(OcfRc::Success)
+        }
+        _ => agents::pgsqlms::run(action, env),
+    }
 }
 
 /// Prints the exit reason of a failure and turns the result into the code.

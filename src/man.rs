@@ -150,7 +150,7 @@ impl Roff {
 /// Escapes text for use inside a roff line: backslashes, hyphens (as `\-`,
 /// the minus that renders as an ASCII hyphen-minus, so names and options can
 /// be copied), quotes and backquotes (which groff would otherwise typeset as
-/// curly quotes), and non-ASCII characters (as `\[uXXXX]`, for any device).
+/// curly quotes), and non-ASCII characters (as `\[u` and four hex digits, for any device).
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {

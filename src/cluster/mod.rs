@@ -73,6 +73,12 @@ impl ClusterError {
     }
 }
 
+/// A tool too old for an option we pass (`--promotion` before 2.1).
+fn is_unknown_option(out: &Output) -> bool {
+    let text = out.combined();
+    text.contains("Unknown option") || text.contains("unrecognized option")
+}
+
 /// crm_attribute's exit code for "no such attribute" (ENXIO, 6 before 2.0).
 fn is_missing(out: &Output) -> bool {
     matches!(out.status.code(), Some(105) | Some(6))
@@ -197,6 +203,96 @@ impl Pacemaker {
             }
             other => other,
         }
+    }
+
+    /// PAF's promotion score of `node`: the permanent attribute
+    /// `master-<instance>` (what `crm_master --lifetime forever` writes).
+    /// `Ok(None)` when it does not exist.
+    pub async fn promotion_score(&self, node: &str) -> Result<Option<String>, ClusterError> {
+        let cmd = Cmd::new(tool("crm_attribute")).args([
+            format!("--promotion={}", self.instance),
+            "--lifetime=forever".into(),
+            format!("--node={node}"),
+            "--query".into(),
+            "--quiet".into(),
+        ]);
+        let out = self.run(&cmd, self.forever_timeout).await?;
+        if out.success() {
+            Ok(Some(out.stdout.trim_end_matches('\n').to_string()))
+        } else if is_missing(&out) {
+            Ok(None)
+        } else if is_unknown_option(&out) {
+            let legacy = Cmd::new(tool("crm_master")).args([
+                "--lifetime=forever".to_string(),
+                format!("--node={node}"),
+                "--query".into(),
+                "--quiet".into(),
+            ]);
+            let out = self.run(&legacy, self.forever_timeout).await?;
+            if out.success() {
+                Ok(Some(out.stdout.trim_end_matches('\n').to_string()))
+            } else if is_missing(&out) {
+                Ok(None)
+            } else {
+                Err(ClusterError::from_output(&legacy, &out))
+            }
+        } else {
+            Err(ClusterError::from_output(&cmd, &out))
+        }
+    }
+
+    /// Sets `node`'s permanent promotion score and waits until it reads
+    /// back (the CIB write is asynchronous), bounded by the deadline.
+    /// Long options with `=` only: Pacemaker 2.1.5 mis-parses `-v -INFINITY`
+    /// after `-p`.
+    pub async fn set_promotion_score(&self, node: &str, score: &str) -> Result<(), ClusterError> {
+        let cmd = Cmd::new(tool("crm_attribute")).args([
+            format!("--promotion={}", self.instance),
+            "--lifetime=forever".into(),
+            format!("--node={node}"),
+            format!("--update={score}"),
+        ]);
+        match self.retry(&cmd).await {
+            Err(ClusterError::Failed { ref output, .. })
+                if output.contains("Unknown option") || output.contains("unrecognized option") =>
+            {
+                let legacy = Cmd::new(tool("crm_master")).args([
+                    "--lifetime=forever".to_string(),
+                    format!("--node={node}"),
+                    format!("--update={score}"),
+                ]);
+                self.retry(&legacy).await?;
+            }
+            other => other?,
+        }
+        let pause = Duration::from_millis(100);
+        loop {
+            let now = self.promotion_score(node).await?;
+            if now.as_deref() == Some(score) {
+                return Ok(());
+            }
+            if self.deadline.remaining() <= pause {
+                return Err(ClusterError::Failed {
+                    command: cmd.display(),
+                    status: "not applied".into(),
+                    output: format!(
+                        "master-{} on {node} still reads {:?}, not {score:?}",
+                        self.instance, now
+                    ),
+                });
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// `crm_node --partition`: the members of this node's partition.
+    pub async fn partition(&self) -> Result<Vec<String>, ClusterError> {
+        let cmd = Cmd::new(tool("crm_node")).arg("--partition");
+        let out = self.run(&cmd, Duration::from_secs(10)).await?;
+        if !out.success() {
+            return Err(ClusterError::from_output(&cmd, &out));
+        }
+        Ok(out.stdout.split_whitespace().map(str::to_string).collect())
     }
 
     /// `crm_resource -B -r <instance> -N <node> -Q`: keep the resource off a

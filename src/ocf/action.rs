@@ -15,10 +15,13 @@ pub enum Action {
     Methods,
     ValidateAll,
     Usage,
+    /// PAF's `reload`: lets Pacemaker apply non-unique parameter changes
+    /// without a restart. Only the pgsqlms personality accepts it.
+    Reload,
 }
 
 impl Action {
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::Start,
         Action::Stop,
         Action::Status,
@@ -30,6 +33,7 @@ impl Action {
         Action::Methods,
         Action::ValidateAll,
         Action::Usage,
+        Action::Reload,
     ];
 
     pub fn parse(word: &str) -> Option<Action> {
@@ -49,6 +53,7 @@ impl Action {
             Action::Methods => "methods",
             Action::ValidateAll => "validate-all",
             Action::Usage => "usage",
+            Action::Reload => "reload",
         }
     }
 }
@@ -68,7 +73,8 @@ mod tests {
         for a in Action::ALL {
             assert_eq!(Action::parse(a.name()), Some(a));
         }
-        assert_eq!(Action::parse("reload"), None);
+        assert_eq!(Action::parse("reload"), Some(Action::Reload));
+        assert_eq!(Action::parse("recover"), None);
         assert_eq!(Action::parse("START"), None);
     }
 }

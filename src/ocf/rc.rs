@@ -8,7 +8,7 @@ use std::fmt;
 
 /// The exit codes of the OCF resource-agent API (and Pacemaker's additions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // the full contract; FailedPromoted is never reported by pgsql
+#[allow(dead_code)] // the full contract; ErrPerm is not returned by pgsqlms
 #[repr(u8)]
 pub enum OcfRc {
     Success = 0,
@@ -96,8 +96,10 @@ impl OcfRc {
             }
             OcfRc::RunningPromoted => "monitor: the server runs as the primary (promoted).",
             OcfRc::FailedPromoted => {
-                "A failed primary. Part of the OCF contract; this agent never returns \
-                 it (a failed primary is reported as 1 or 7, as by ocf:heartbeat:pgsql)."
+                "A failed primary. The pgsql personality never returns it (a failed \
+                 primary is reported as 1 or 7, as by ocf:heartbeat:pgsql); pgsqlms \
+                 returns it, as PAF does, when the server is down and its control file \
+                 says it was running as a primary (a crash)."
             }
         }
     }

@@ -185,6 +185,34 @@ impl Session {
         Ok(rows)
     }
 
+    /// Runs one statement whose values are passed as text parameters (the
+    /// extended protocol: nothing from outside is spliced into the SQL), and
+    /// returns the rows; every column must be `text`.
+    pub async fn query_texts(
+        &self,
+        sql: &str,
+        params: &[&str],
+    ) -> Result<Vec<Vec<Option<String>>>, SqlError> {
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        let rows = tokio::time::timeout_at(
+            self.deadline.tokio_instant(),
+            self.client.query(sql, &params),
+        )
+        .await
+        .map_err(|_| SqlError::TimedOut)?
+        .map_err(SqlError::from_pg)?;
+        rows.iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| r.try_get::<_, Option<String>>(i).map_err(SqlError::from_pg))
+                    .collect()
+            })
+            .collect()
+    }
+
     /// The first column of the first row (`None` for no row or NULL).
     pub async fn query_value(&self, sql: &str) -> Result<Option<String>, SqlError> {
         Ok(self

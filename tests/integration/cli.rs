@@ -136,10 +136,13 @@ fn param_flag_overrides_environment() {
 }
 
 #[test]
-fn pgsqlms_personality_is_refused_clearly() {
-    let out = Agent::program(our_binary(), "pgsqlms").run("monitor");
+fn pgsqlms_refuses_actions_outside_its_contract() {
+    // PAF has no status action (its dispatcher answers 3), and pgsql has no
+    // reload.
+    let out = Agent::program(our_binary(), "pgsqlms").run("status");
     assert_rc(&out, 3);
-    assert!(out.exit_reason().unwrap().contains("pgsqlms"));
+    assert!(out.exit_reason().unwrap().contains("status"));
+    assert_rc(&Agent::ours().run("reload"), 3);
 }
 
 #[test]
@@ -169,5 +172,19 @@ fn meta_data_matches_the_committed_copy() {
     assert!(
         String::from_utf8_lossy(&out.stdout) == committed,
         "meta-data differs from metadata/pgsql.xml; regenerate it"
+    );
+}
+
+/// The same for the `pgsqlms` personality: `metadata/pgsqlms.xml`.
+#[test]
+fn pgsqlms_meta_data_matches_the_committed_copy() {
+    let out = Agent::program(our_binary(), "pgsqlms")
+        .env_remove("OCF_RESOURCE_INSTANCE")
+        .run("meta-data");
+    assert_rc(&out, 0);
+    let committed = include_str!("../../metadata/pgsqlms.xml");
+    assert!(
+        out.stdout == committed,
+        "meta-data differs from metadata/pgsqlms.xml; regenerate it"
     );
 }

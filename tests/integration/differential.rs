@@ -486,10 +486,20 @@ fn metadata_matches_stock() {
         "the scan found too few parameters in the stock meta-data: {stock_params:?}"
     );
     // HEAD (after v4.18.0) added external_standby_node_list; Debian's 4.12
-    // predates it (spec §15). Ours follows HEAD.
-    let newer_than_debian: BTreeSet<String> = ["external_standby_node_list".to_string()]
-        .into_iter()
-        .collect();
+    // predates it (spec §15). Ours follows HEAD, and also takes the original
+    // upfront agent's six parameters (deprecated aliases, listed last).
+    let newer_than_debian: BTreeSet<String> = [
+        "external_standby_node_list",
+        "primary",
+        "version",
+        "clustername",
+        "port",
+        "datadir",
+        "restorecommand",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     let only_ours: BTreeSet<_> = ours_params.difference(&stock_params).cloned().collect();
     let only_stock: BTreeSet<_> = stock_params.difference(&ours_params).cloned().collect();
     eprintln!(

@@ -202,6 +202,12 @@ impl FakeCluster {
         self.ctl_ok(&["set-dc", node.unwrap_or("-")]);
     }
 
+    /// A meta attribute of `rsc`, as `crm_resource --meta --get-parameter`
+    /// reads it.
+    pub fn set_meta(&self, rsc: &str, name: &str, value: &str) {
+        self.ctl_ok(&["set-meta", rsc, name, value]);
+    }
+
     /// An attribute as stored (`lifetime`: [`REBOOT`] or [`FOREVER`]);
     /// private attributes included.
     pub fn attr(&self, node: &str, lifetime: &str, name: &str) -> Option<String> {

@@ -1074,3 +1074,34 @@ fn fake_cluster_call_log_parser() {
     assert!(parse_call(r#"{"node": "n", "tool": "t", "argv": [1], "rc": 0}"#).is_err());
     assert!(parse_call(r#"{"node": "n", "tool": "t", "argv": []}"#).is_err());
 }
+
+#[test]
+fn fake_crm_resource_prints_meta_attributes() {
+    let fc = FakeCluster::new(&["node1"]);
+    let get = |rsc: &str| {
+        fc.run(
+            "node1",
+            "crm_resource",
+            &["--resource", rsc, "--meta", "--get-parameter", "notify"],
+        )
+    };
+    let out = get("pgsqld");
+    assert_eq!(out.status.code(), Some(105), "unknown resource");
+    fc.set_meta("pgsqld", "notify", "true");
+    let out = get("pgsqld");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "true\n");
+    let out = fc.run(
+        "node1",
+        "crm_resource",
+        &[
+            "--resource",
+            "pgsqld",
+            "--meta",
+            "--get-parameter",
+            "target-role",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(105), "unset meta attribute");
+    assert!(out.stdout.is_empty());
+}

@@ -476,6 +476,8 @@ pub struct Agent {
     env: BTreeMap<String, String>,
     args: Vec<String>,
     limit: Duration,
+    /// Capture output in files rather than pipes (see `output_in_files`).
+    files: bool,
 }
 
 impl Agent {
@@ -505,7 +507,17 @@ impl Agent {
             env,
             args: Vec::new(),
             limit: Duration::from_secs(60),
+            files: false,
         }
+    }
+
+    /// Capture stdout and stderr in files, and stop at the agent's exit
+    /// rather than at the end of its output. For agents that start
+    /// PostgreSQL with their own stdout and stderr (PAF runs pg_ctl
+    /// without -l): the server keeps them open, and a pipe would never end.
+    pub fn output_in_files(mut self) -> Agent {
+        self.files = true;
+        self
     }
 
     /// All the instance's parameters.
@@ -567,9 +579,15 @@ impl Agent {
         cmd.arg(action)
             .args(&self.args)
             .env_clear()
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stdin(Stdio::null());
+        let out_path = dir.path().join("stdout");
+        let err_path = dir.path().join("stderr");
+        if self.files {
+            cmd.stdout(std::fs::File::create(&out_path).unwrap())
+                .stderr(std::fs::File::create(&err_path).unwrap());
+        } else {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -589,12 +607,21 @@ impl Agent {
             }
             std::thread::sleep(Duration::from_millis(10));
         };
-        let out = child.wait_with_output().unwrap();
+        let (stdout, stderr) = if self.files {
+            let _ = child.wait();
+            (
+                std::fs::read(&out_path).unwrap_or_default(),
+                std::fs::read(&err_path).unwrap_or_default(),
+            )
+        } else {
+            let out = child.wait_with_output().unwrap();
+            (out.stdout, out.stderr)
+        };
         Outcome {
             // 124 like timeout(1) when we had to kill it.
             code: status.and_then(|s| s.code()).unwrap_or(124),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
         }
     }
 }

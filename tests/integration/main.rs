@@ -14,6 +14,8 @@ mod fake_cluster_tests;
 mod harness;
 mod lifecycle;
 mod ocft;
+mod pgsqlms;
 mod replication;
 mod scenario;
+mod upfront;
 mod versions;

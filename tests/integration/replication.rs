@@ -475,3 +475,89 @@ fn slave_mode_creates_tmpdir_and_follows_master_ip() {
     assert_rc(&a2.clone().recurring().run("monitor"), 0);
     assert_rc(&a2.run("stop"), 0);
 }
+
+/// Regression (found by the cluster scenario `sync-net`): a synchronous
+/// standby cut off from the network sends no TCP reset, so the primary kept
+/// its WAL sender, and with it every commit waiting, until
+/// `wal_sender_timeout` (60 s), long after Pacemaker had fenced the node and
+/// told the primary (post-stop notification). The primary now ends the WAL
+/// sender of a node reported stopped and moves synchronous replication off
+/// it at once. Here the standby's WAL receiver is frozen (SIGSTOP): its
+/// connection stays open and silent, as across a cut cable.
+#[test]
+fn cut_off_sync_standby_does_not_hold_commits_until_wal_sender_timeout() {
+    let (n1, n2) = pair();
+    let fc = FakeCluster::new(&["node1", "node2"]);
+    let a1 = agent(&fc, &n1, "sync", ADDR1);
+    let a2 = agent(&fc, &n2, "sync", ADDR1);
+    assert_rc(&a1.run("start"), 0);
+    assert_rc(&a2.run("start"), 0);
+    assert_rc(&a1.run("promote"), 0);
+    fc.set_role("pgsql", "node1", "Promoted");
+    fc.set_role("pgsql", "node2", "Unpromoted");
+    let streaming = || {
+        n1.pg
+            .psql("select count(*) from pg_stat_replication where state = 'streaming'")
+            .is_ok_and(|c| c == "1")
+    };
+    assert!(wait_for(Duration::from_secs(20), streaming), "no standby");
+    let m1 = a1.clone().recurring().meta("role", "Promoted");
+    assert_rc(&m1.run("monitor"), 8);
+    assert_eq!(
+        fc.attr("node2", "reboot", "pgsql-status").as_deref(),
+        Some("HS:sync"),
+        "{}",
+        fc.dump()
+    );
+
+    let receiver: i32 = n2
+        .pg
+        .psql("select pid from pg_stat_wal_receiver")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let receiver = nix::unistd::Pid::from_raw(receiver);
+    nix::sys::signal::kill(receiver, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    // Still listed: nothing tells the primary the standby is gone.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(streaming(), "the WAL sender went away by itself");
+
+    // Pacemaker fenced node2 and reports its instance stopped.
+    fc.set_online("node2", false);
+    fc.set_role("pgsql", "node2", "Stopped");
+    let out = a1
+        .clone()
+        .meta("notify_type", "post")
+        .meta("notify_operation", "stop")
+        .meta("notify_stop_uname", "node2")
+        .meta("notify_master_uname", "node1")
+        .meta("notify_slave_uname", "node2")
+        .run("notify");
+    assert_rc(&out, 0);
+    let gone = wait_for(Duration::from_secs(5), || {
+        n1.pg
+            .psql("select count(*) from pg_stat_replication where application_name = 'node2'")
+            .is_ok_and(|c| c == "0")
+    });
+    let rep_mode_conf = std::fs::read_to_string(n1.pg.tmpdir().join("rep_mode.conf"));
+    let sync_names = n1.pg.psql("show synchronous_standby_names");
+    nix::sys::signal::kill(receiver, nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert!(gone, "the stale WAL sender of node2 is still there");
+    assert_eq!(rep_mode_conf.unwrap(), "synchronous_standby_names = ''\n");
+    assert!(
+        wait_for(Duration::from_secs(5), || n1
+            .pg
+            .psql("show synchronous_standby_names")
+            .is_ok_and(|v| v.is_empty())),
+        "{sync_names:?}"
+    );
+    assert_eq!(
+        fc.attr("node2", "forever", "pgsql-data-status").as_deref(),
+        Some("DISCONNECT")
+    );
+    // (node2's reboot-lifetime attributes left with the node.)
+    // Commits no longer wait for anybody.
+    n1.pg
+        .psql("create table after_cut(x int); insert into after_cut values (1)")
+        .unwrap();
+}

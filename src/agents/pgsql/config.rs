@@ -11,6 +11,7 @@
 use std::path::PathBuf;
 
 use super::params::META;
+pub use super::upfront::Upfront;
 use crate::ocf::env::parse_bool;
 use crate::ocf::{Failure, OcfEnv};
 
@@ -70,6 +71,9 @@ pub struct Config {
     pub stop_escalate_in_slave: u64,
     pub check_wal_receiver: bool,
     pub external_standby_node_list: Vec<String>,
+    /// Set when any parameter of the original upfront agent was given
+    /// (`upfront.rs`); their values are already mapped into the fields above.
+    pub upfront: Option<Upfront>,
 }
 
 /// The monitor query's default; in replication mode a changed value is also
@@ -91,9 +95,24 @@ struct Parser<'a> {
     env: &'a OcfEnv,
     lenient: bool,
     problems: Vec<Failure>,
+    /// Values the original upfront agent's parameters stand for, used where
+    /// the `pgsql` parameter itself is not given.
+    mapped: std::collections::BTreeMap<&'static str, String>,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
+    /// A parameter's value: as given, else what an upfront alias maps to,
+    /// else the advertised default.
+    fn raw(&self, name: &str) -> &str {
+        let given = self.env.param(name);
+        if given.map_or(true, |v| v.trim().is_empty()) {
+            if let Some(v) = self.mapped.get(name) {
+                return v;
+            }
+        }
+        raw(self.env, name)
+    }
+
     fn default_of(name: &str) -> &'static str {
         META.param(name).and_then(|p| p.default).unwrap_or("")
     }
@@ -108,7 +127,7 @@ impl Parser<'_> {
     }
 
     fn number<T: std::str::FromStr>(&mut self, name: &str) -> Result<T, Failure> {
-        let given = raw(self.env, name).trim();
+        let given = self.raw(name).trim();
         let v = if given.is_empty() {
             Self::default_of(name)
         } else {
@@ -132,12 +151,12 @@ impl Parser<'_> {
     }
 
     fn boolean(&mut self, name: &str) -> Result<bool, Failure> {
-        match parse_bool(raw(self.env, name)) {
+        match parse_bool(self.raw(name)) {
             Some(b) => Ok(b),
             None => {
                 let f = Failure::configured(format!(
                     "Invalid {name}: '{}' is not a boolean; use true or false",
-                    raw(self.env, name)
+                    self.raw(name)
                 ));
                 let fallback = parse_bool(Self::default_of(name)).unwrap_or(false);
                 self.problem(f, fallback)
@@ -146,7 +165,7 @@ impl Parser<'_> {
     }
 
     fn rep_mode(&mut self) -> Result<RepMode, Failure> {
-        match raw(self.env, "rep_mode") {
+        match self.raw("rep_mode") {
             "none" => Ok(RepMode::None),
             "async" => Ok(RepMode::Async),
             "sync" => Ok(RepMode::Sync),
@@ -161,7 +180,7 @@ impl Parser<'_> {
     }
 
     fn pgport(&mut self) -> Result<u16, Failure> {
-        let given = raw(self.env, "pgport").trim();
+        let given = self.raw("pgport").trim();
         let v = if given.is_empty() { "5432" } else { given };
         match v.parse::<u16>() {
             Ok(p) if p > 0 => Ok(p),
@@ -175,12 +194,12 @@ impl Parser<'_> {
     }
 
     fn ctl_opt(&mut self) -> Result<Vec<String>, Failure> {
-        match shell_words::split(raw(self.env, "ctl_opt")) {
+        match shell_words::split(self.raw("ctl_opt")) {
             Ok(v) => Ok(v),
             Err(e) => {
                 let f = Failure::configured(format!(
                     "Invalid ctl_opt: {e} in '{}'; balance the quotes",
-                    raw(self.env, "ctl_opt")
+                    self.raw("ctl_opt")
                 ));
                 self.problem(f, Vec::new())
             }
@@ -198,6 +217,7 @@ impl Config {
             env,
             lenient: false,
             problems: Vec::new(),
+            mapped: Default::default(),
         };
         Self::parse(&mut p)
     }
@@ -210,6 +230,7 @@ impl Config {
             env,
             lenient: true,
             problems: Vec::new(),
+            mapped: Default::default(),
         };
         match Self::parse(&mut p) {
             Ok(c) => (c, p.problems),
@@ -220,6 +241,7 @@ impl Config {
                     env: &empty,
                     lenient: true,
                     problems: Vec::new(),
+                    mapped: Default::default(),
                 };
                 let c = Self::parse(&mut q).expect("defaults parse");
                 (c, vec![f])
@@ -229,49 +251,74 @@ impl Config {
 
     fn parse(p: &mut Parser) -> Result<Config, Failure> {
         let env = p.env;
-        let pgdata = PathBuf::from(raw(env, "pgdata"));
-        let config = match env.param("config") {
-            Some(c) => PathBuf::from(c),
-            None => pgdata.join("postgresql.conf"),
+        let (mapped, problems) = super::upfront::map(&|name| env.param(name), p.lenient)?;
+        p.problems.extend(problems);
+        p.mapped = mapped.values;
+        let pgdata = PathBuf::from(p.raw("pgdata"));
+        let config = match p.mapped.get("config") {
+            Some(c) if env.param("config").map_or(true, |v| v.trim().is_empty()) => {
+                PathBuf::from(c)
+            }
+            _ => match env.param("config") {
+                Some(c) => PathBuf::from(c),
+                None => pgdata.join("postgresql.conf"),
+            },
         };
         let rep_mode = p.rep_mode()?;
         let pgport = p.pgport()?;
         let ctl_opt = p.ctl_opt()?;
+        let s = |p: &Parser, name: &str| p.raw(name).to_string();
         Ok(Config {
-            pgctl: raw(env, "pgctl").to_string(),
-            start_opt: raw(env, "start_opt").to_string(),
+            pgctl: s(p, "pgctl"),
+            start_opt: s(p, "start_opt"),
             ctl_opt,
-            psql: raw(env, "psql").to_string(),
+            psql: s(p, "psql"),
             pgdata,
-            pgdba: raw(env, "pgdba").to_string(),
-            pghost: raw(env, "pghost").to_string(),
+            pgdba: s(p, "pgdba"),
+            pghost: s(p, "pghost"),
             pgport,
-            pglibs: raw(env, "pglibs").to_string(),
-            monitor_user: raw(env, "monitor_user").to_string(),
-            monitor_password: raw(env, "monitor_password").to_string(),
-            monitor_sql: raw(env, "monitor_sql").to_string(),
+            pglibs: s(p, "pglibs"),
+            monitor_user: s(p, "monitor_user"),
+            monitor_password: s(p, "monitor_password"),
+            monitor_sql: s(p, "monitor_sql"),
             config,
-            pgdb: raw(env, "pgdb").to_string(),
-            logfile: PathBuf::from(raw(env, "logfile")),
-            socketdir: raw(env, "socketdir").to_string(),
+            pgdb: s(p, "pgdb"),
+            logfile: PathBuf::from(p.raw("logfile")),
+            socketdir: s(p, "socketdir"),
             stop_escalate: p.number("stop_escalate")?,
             rep_mode,
-            node_list: node_names(raw(env, "node_list")),
-            restore_command: raw(env, "restore_command").to_string(),
-            archive_cleanup_command: raw(env, "archive_cleanup_command").to_string(),
-            recovery_end_command: raw(env, "recovery_end_command").to_string(),
-            master_ip: raw(env, "master_ip").to_string(),
-            repuser: raw(env, "repuser").to_string(),
-            primary_conninfo_opt: raw(env, "primary_conninfo_opt").to_string(),
+            node_list: node_names(p.raw("node_list")),
+            restore_command: s(p, "restore_command"),
+            archive_cleanup_command: s(p, "archive_cleanup_command"),
+            recovery_end_command: s(p, "recovery_end_command"),
+            master_ip: s(p, "master_ip"),
+            repuser: s(p, "repuser"),
+            primary_conninfo_opt: s(p, "primary_conninfo_opt"),
             restart_on_promote: p.boolean("restart_on_promote")?,
-            replication_slot_name: raw(env, "replication_slot_name").to_string(),
-            tmpdir: PathBuf::from(raw(env, "tmpdir")),
+            replication_slot_name: s(p, "replication_slot_name"),
+            tmpdir: PathBuf::from(p.raw("tmpdir")),
             xlog_check_count: p.number("xlog_check_count")?,
             crm_attr_timeout: p.number("crm_attr_timeout")?,
             stop_escalate_in_slave: p.number("stop_escalate_in_slave")?,
             check_wal_receiver: p.boolean("check_wal_receiver")?,
-            external_standby_node_list: node_names(raw(env, "external_standby_node_list")),
+            external_standby_node_list: node_names(p.raw("external_standby_node_list")),
+            upfront: mapped.upfront,
         })
+    }
+
+    /// Whether the CIB uses the original upfront agent's `primary`: the
+    /// location rule chooses the primary among safe nodes.
+    pub fn promotion_by_rule(&self) -> bool {
+        self.upfront.as_ref().is_some_and(|u| u.by_rule)
+    }
+
+    /// Whether the nodes come from the cluster rather than `node_list`.
+    pub fn node_list_from_cluster(&self) -> bool {
+        self.node_list.is_empty()
+            && self
+                .upfront
+                .as_ref()
+                .is_some_and(|u| u.node_list_from_cluster)
     }
 
     /// The role monitor SQL runs as: `monitor_user`, or pgdba when unset.
@@ -367,6 +414,53 @@ mod tests {
     #[test]
     fn empty_number_means_default() {
         assert_eq!(cfg(&[("pgport", "")]).unwrap().pgport, 5432);
+    }
+
+    #[test]
+    fn the_original_upfront_parameters_fill_the_typed_config() {
+        let c = cfg(&[
+            ("primary", "host=10.0.0.1 port=5435 user=postgres"),
+            ("version", "9.1"),
+            ("clustername", "ha"),
+            ("port", "5435"),
+            ("datadir", "/var/lib/postgresql/9.1/ha"),
+            (
+                "restorecommand",
+                "cp /var/lib/postgresql/archive/9.1/ha/%f %p",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.pgctl, "/usr/lib/postgresql/9.1/bin/pg_ctl");
+        assert_eq!(
+            c.config,
+            PathBuf::from("/etc/postgresql/9.1/ha/postgresql.conf")
+        );
+        assert_eq!(c.pgdata, PathBuf::from("/var/lib/postgresql/9.1/ha"));
+        assert_eq!(c.pgport, 5435);
+        assert_eq!(c.rep_mode, RepMode::Sync);
+        assert_eq!(c.master_ip, "10.0.0.1");
+        assert_eq!(c.repuser, "postgres");
+        assert_eq!(c.socketdir, "/var/run/postgresql");
+        assert!(c.node_list.is_empty() && c.node_list_from_cluster());
+        assert!(c.promotion_by_rule());
+        // The pgsql parameters alone: nothing of this.
+        let plain = cfg(&[("rep_mode", "sync"), ("node_list", "a b")]).unwrap();
+        assert!(plain.upfront.is_none() && !plain.promotion_by_rule());
+        assert!(!plain.node_list_from_cluster());
+    }
+
+    #[test]
+    fn stop_tolerates_contradicting_aliases() {
+        let env = OcfEnv::from_vars(
+            [("datadir", "/a"), ("pgdata", "/b"), ("version", "15")]
+                .iter()
+                .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
+            &[],
+        );
+        assert!(Config::from_env(&env).is_err());
+        let (c, problems) = Config::from_env_lenient(&env);
+        assert_eq!(c.pgdata, PathBuf::from("/b"));
+        assert_eq!(problems.len(), 2, "{problems:?}");
     }
 
     #[test]

@@ -99,11 +99,19 @@ pub static ACTION_DOCS: &[ActionDoc] = &[
 ];
 
 /// Actions the agent accepts but does not advertise in its meta-data.
-pub static UNADVERTISED_ACTIONS: &[(&str, &str)] = &[(
-    "usage",
-    "Prints the usage text and exits 0 (with no action at all, the usage text is printed \
-     and the exit code is 1).",
-)];
+pub static UNADVERTISED_ACTIONS: &[(&str, &str)] = &[
+    (
+        "usage",
+        "Prints the usage text and exits 0 (with no action at all, the usage text is printed \
+         and the exit code is 1).",
+    ),
+    (
+        "reload",
+        "Only as pgsqlms (PAF's action, in its meta-data): logs and exits 0, so Pacemaker \
+         applies changes of non-unique parameters without a restart. As pgsql it is an \
+         unknown action (exit 3).",
+    ),
+];
 
 /// A node attribute of replication mode and the values it takes.
 pub struct AttributeDoc {
@@ -232,7 +240,9 @@ pub static ATTRIBUTES: &[AttributeDoc] = &[
             ),
             (
                 "1000",
-                "The primary, or the standby elected to become it when no primary exists.",
+                "The primary, or the standby elected to become it when no primary exists. With \
+                 the original upfront agent's primary parameter, also a synchronous standby, \
+                 so that a location rule for the promoted role chooses between the two.",
             ),
         ],
     },
@@ -246,15 +256,18 @@ pub static FILES: &[(&str, &str)] = &[
     ),
     (
         "/usr/lib/ocf/resource.d/upfront/pgsqlms",
-        "The agent as ocf:upfront:pgsqlms (the PAF personality, not available in this \
-         version: every action exits 3).",
+        "The agent as ocf:upfront:pgsqlms: PAF's contract (parameters system_user, bindir, \
+         pgdata, datadir, pghost, pgport, maxlag, recovery_template, start_opts; see its \
+         meta-data and docs/compatibility.md).",
     ),
     (
         "tmpdir/PGSQL.lock",
-        "Created by promote, removed by a clean demote or stop of the primary when no \
-         standby could have missed data. While it exists, start refuses to run: the node \
-         was a primary that did not stop cleanly, and its data may contain transactions \
-         the new primary does not have. Check, then remove it by hand.",
+        "Created by promote; removed only by a demote during which no standby was \
+         running (then nobody can have newer data). It stays after a crash and after \
+         every switchover or stop of the primary while standbys ran. While it exists, \
+         start refuses to run: the node was a primary and its data may contain \
+         transactions, or a timeline, the new primary does not have. Rejoin it as a \
+         standby (pg_rewind or a fresh pg_basebackup), then remove it by hand.",
     ),
     (
         "tmpdir/rep_mode.conf",
@@ -398,7 +411,7 @@ pub fn man_page() -> String {
             "Pacemaker runs the agent with the action as its only argument and the \
              parameters in OCF_RESKEY_* variables. One binary serves every personality: the name it is called by \
              selects it (pgsql, or pgsql-ra itself, for ocf:heartbeat:pgsql; pgsqlms for \
-             PAF's agent, which this version does not implement yet). On failure the last \
+             PAF's agent ocf:heartbeat:pgsqlms, whose parameters its meta-data lists). On failure the last \
              line on standard error starting with ocf-exit-reason: says what to fix.",
         );
 
@@ -461,6 +474,30 @@ pub fn man_page() -> String {
             tag.push(Span::Roman("empty"));
         } else {
             tag.push(Span::Italic(&default));
+        }
+        tag.push(Span::Roman(")"));
+        r.tagged(&tag, p.longdesc);
+    }
+
+    r.section("PGSQLMS PARAMETERS").paragraph(
+        "Invoked as pgsqlms (ocf:upfront:pgsqlms), the agent speaks PAF's contract \
+         instead: a promotable clone with notify=true and promoted-max=1, the actions of \
+         its meta-data (start, stop, reload, promote, demote, monitor, notify, methods, \
+         meta-data, validate-all), PAF's node attributes (the permanent promotion score \
+         master-<rsc>; the private attributes lsn_location-<rsc>, nodes-<rsc>, \
+         recover_primary-<rsc> and cancel_switchover-<rsc>) and these parameters. As with \
+         PAF, an empty value or 0 means the default. PostgreSQL's own configuration \
+         (primary_conninfo with application_name=<node name>, recovery_target_timeline \
+         'latest', pg_hba) is the administrator's; the agent never edits it.",
+    );
+    for p in crate::agents::pgsqlms::params::PARAMS {
+        let default = p.default.unwrap_or_default();
+        let head = format!(" ({}, default: ", p.kind.name());
+        let mut tag = vec![Span::Bold(p.name), Span::Roman(&head)];
+        if default.is_empty() {
+            tag.push(Span::Roman("empty"));
+        } else {
+            tag.push(Span::Italic(default));
         }
         tag.push(Span::Roman(")"));
         r.tagged(&tag, p.longdesc);
@@ -583,6 +620,19 @@ mod tests {
                     .any(|a| a.name == d.name && a.role == d.role),
                 "ActionDoc for an action not advertised: {}",
                 d.name
+            );
+        }
+    }
+
+    #[test]
+    fn pgsqlms_parameters_are_on_the_page() {
+        let page = man_page();
+        assert!(page.contains("PGSQLMS PARAMETERS"));
+        for p in crate::agents::pgsqlms::params::PARAMS {
+            assert!(
+                page.contains(&format!("\\fB{}\\fR", p.name)),
+                "{} is not on the page",
+                p.name
             );
         }
     }

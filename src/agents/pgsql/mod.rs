@@ -14,6 +14,7 @@ mod promote;
 mod replication;
 mod start;
 mod stop;
+mod upfront;
 mod validate;
 
 use std::time::Duration;
@@ -220,6 +221,8 @@ impl Pgsql {
             Action::ValidateAll | Action::MetaData | Action::Methods | Action::Usage => {
                 Ok(OcfRc::Success)
             }
+            // main refuses it before: not part of this contract.
+            Action::Reload => Err(Failure::unimplemented("unknown action 'reload'")),
         }
     }
 

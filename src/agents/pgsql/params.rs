@@ -10,6 +10,11 @@
 //! the longdesc texts are written for this implementation. One deliberate
 //! documentation fix: `node_list` does not claim a default, because
 //! replication mode refuses to run without it.
+//!
+//! After the 33 come the six parameters of the original `ocf:upfront:pgsql`
+//! agent (`upfront.rs`), accepted so that its CIBs keep working and marked
+//! deprecated in their shortdesc: ra-api-1.dtd, which the meta-data is
+//! validated against, has no `<deprecated>` element.
 
 use crate::ocf::metadata::ParamType::{Boolean, Integer, String as Str};
 use crate::ocf::metadata::{ActionSpec, AgentMeta, ParamSpec, ParamType};
@@ -33,7 +38,8 @@ const fn param(
     }
 }
 
-/// The 33 instance parameters, in the order of the reference meta-data.
+/// The 33 instance parameters, in the order of the reference meta-data,
+/// then the six deprecated aliases of the original upfront agent.
 pub static PARAMS: &[ParamSpec] = &[
     // 1
     param(
@@ -70,8 +76,10 @@ pub static PARAMS: &[ParamSpec] = &[
         Str,
         Some("/usr/bin/psql"),
         "Path of the psql client. Accepted for compatibility with ocf:heartbeat:pgsql; \
-         pgsql-ra speaks the PostgreSQL protocol itself and never runs psql, so this \
-         program does not have to be installed.",
+         pgsql-ra speaks the PostgreSQL protocol itself and runs psql only for one check \
+         with the original upfront agent's primary parameter (whether a former primary may \
+         rejoin, over a replication connection), so otherwise this program does not have \
+         to be installed.",
     ),
     // 5
     param(
@@ -389,6 +397,72 @@ pub static PARAMS: &[ParamSpec] = &[
          through synchronous_standby_names = 'FIRST n (...)', and removes standbys that \
          disconnect so that commits do not block.",
     ),
+    // 34-39: the original ocf:upfront:pgsql agent's parameters.
+    param(
+        "primary",
+        "primary (deprecated: use master_ip, repuser and primary_conninfo_opt)",
+        Str,
+        Some(""),
+        "Deprecated, from the original ocf:upfront:pgsql agent: the libpq connection string \
+         standbys use to reach the primary, for example \"host=10.0.0.1 port=5435 \
+         user=postgres\". It is split into master_ip (host), repuser (user) and \
+         primary_conninfo_opt (any other keyword); its port must equal the instance port \
+         (port or pgport) and it must not set application_name, which is the node name. \
+         Setting it also selects the original agent's contract: rep_mode defaults to sync (any \
+         other rep_mode is refused), node_list defaults to every node of the cluster, and a \
+         synchronous standby gets the same promotion score as the primary (1000), so that a \
+         location rule for the promoted role (for example \"rule role=master 100: #uname eq \
+         node1\") chooses the primary among the nodes that hold every acknowledged write. A \
+         value contradicting master_ip or repuser is refused.",
+    ),
+    param(
+        "version",
+        "version (deprecated: use pgctl, psql and config)",
+        Str,
+        Some(""),
+        "Deprecated, from the original ocf:upfront:pgsql agent: the PostgreSQL major version of \
+         a Debian cluster (pg_createcluster layout), for example 9.1 or 15. Together with \
+         clustername (both or neither) it gives the defaults pgctl = \
+         /usr/lib/postgresql/<version>/bin/pg_ctl, psql = /usr/lib/postgresql/<version>/bin/psql, \
+         config = /etc/postgresql/<version>/<clustername>/postgresql.conf, pgdata = \
+         /var/lib/postgresql/<version>/<clustername>, socketdir = /var/run/postgresql and \
+         logfile = /var/log/postgresql/postgresql-<version>-<clustername>.log; a pgsql \
+         parameter that is given wins over its default. Validation refuses a data directory \
+         whose PG_VERSION differs, and a config whose data_directory is not pgdata.",
+    ),
+    param(
+        "clustername",
+        "clustername (deprecated: use config and pgdata)",
+        Str,
+        Some(""),
+        "Deprecated, from the original ocf:upfront:pgsql agent: the Debian cluster name (the ha \
+         of pg_createcluster 9.1 ha). Only together with version; see version for the paths \
+         the two give.",
+    ),
+    param(
+        "port",
+        "port (deprecated alias of pgport)",
+        Integer,
+        Some(""),
+        "Deprecated, from the original ocf:upfront:pgsql agent: the same as pgport. Giving both \
+         with different values is refused.",
+    ),
+    param(
+        "datadir",
+        "datadir (deprecated alias of pgdata)",
+        Str,
+        Some(""),
+        "Deprecated, from the original ocf:upfront:pgsql agent: the same as pgdata. Giving both \
+         with different values is refused.",
+    ),
+    param(
+        "restorecommand",
+        "restorecommand (deprecated alias of restore_command)",
+        Str,
+        Some(""),
+        "Deprecated, from the original ocf:upfront:pgsql agent: the same as restore_command. \
+         Giving both with different values is refused.",
+    ),
 ];
 
 /// The advertised actions, in the order of the reference meta-data.
@@ -445,10 +519,19 @@ mod tests {
     use std::collections::HashSet;
 
     #[test]
-    fn has_33_params() {
-        assert_eq!(PARAMS.len(), 33);
+    fn has_33_params_then_the_six_deprecated_ones() {
+        assert_eq!(PARAMS.len(), 39);
         assert_eq!(PARAMS[0].name, "pgctl");
         assert_eq!(PARAMS[32].name, "external_standby_node_list");
+        let tail: Vec<&str> = PARAMS[33..].iter().map(|p| p.name).collect();
+        assert_eq!(tail, crate::agents::pgsql::upfront::NAMES);
+        for p in &PARAMS[33..] {
+            assert!(p.shortdesc.contains("deprecated"), "{}", p.name);
+            assert_eq!(p.default, Some(""), "{}: unset means unset", p.name);
+        }
+        for p in &PARAMS[..33] {
+            assert!(!p.shortdesc.contains("deprecated"), "{}", p.name);
+        }
     }
 
     #[test]
@@ -475,7 +558,7 @@ mod tests {
 
     #[test]
     fn integer_defaults_parse() {
-        for p in PARAMS.iter().filter(|p| p.kind == ParamType::Integer) {
+        for p in PARAMS[..33].iter().filter(|p| p.kind == ParamType::Integer) {
             let d = p.default.expect("integer parameters have a fixed default");
             assert!(d.parse::<u64>().is_ok(), "{}: {d:?}", p.name);
         }
@@ -503,7 +586,8 @@ mod tests {
                 "stop_escalate",
                 "xlog_check_count",
                 "crm_attr_timeout",
-                "stop_escalate_in_slave"
+                "stop_escalate_in_slave",
+                "port"
             ]
         );
         let bools: Vec<&str> = PARAMS

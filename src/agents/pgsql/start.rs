@@ -161,7 +161,7 @@ impl Pgsql {
         while !pf.server_fully_gone() {
             if self.deadline.remaining() < Duration::from_secs(2) {
                 return Err(Failure::generic(format!(
-                    "The previous PostgreSQL (pid {}) died but its processes are still alive or                      attached to its shared memory; refusing to start a second server on {}",
+                    "The previous PostgreSQL (pid {}) died but its processes are still alive or attached to its shared memory; refusing to start a second server on {}",
                     pf.pid,
                     self.cfg.pgdata.display()
                 )));

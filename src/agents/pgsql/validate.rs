@@ -126,7 +126,57 @@ pub fn level10(
     }
 
     replication_checks(cfg, env, &facts, probe)?;
+    upfront_checks(cfg, &facts)?;
     Ok(facts)
+}
+
+/// What the original upfront agent's Debian layout adds: `version` must be
+/// the data directory's, and the configuration must not name another data
+/// directory (Debian's postgresql.conf sets data_directory; pg_ctl -D would
+/// then watch a directory the server does not use).
+fn upfront_checks(cfg: &Config, facts: &HostFacts) -> Result<(), Failure> {
+    let Some(up) = &cfg.upfront else {
+        return Ok(());
+    };
+    if let (Some(want), Some(have)) = (&up.version, facts.version) {
+        if !version_matches(want, have) {
+            return Err(Failure::installed(format!(
+                "version={want} but {} holds a PostgreSQL {have} data directory; fix version \
+                 or datadir",
+                cfg.pgdata.display()
+            )));
+        }
+    }
+    if facts.config_readable {
+        if let Some(dd) = conf::get(&cfg.config, "data_directory").filter(|d| !d.is_empty()) {
+            // Only where both exist: a node without its data directory
+            // (a probe) fails elsewhere, with a local error.
+            let differ = match (
+                std::fs::canonicalize(&dd),
+                std::fs::canonicalize(&cfg.pgdata),
+            ) {
+                (Ok(a), Ok(b)) => a != b,
+                _ => false,
+            };
+            if differ {
+                return Err(Failure::configured(format!(
+                    "{} sets data_directory = '{dd}' but the data directory is {}; set datadir \
+                     (or pgdata) to the data_directory of {}",
+                    cfg.config.display(),
+                    cfg.pgdata.display(),
+                    cfg.config.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `version` as the original agent took it ("9.1", "15") against
+/// PG_VERSION: before 10 the major is two numbers, from 10 on one.
+fn version_matches(want: &str, have: PgVersion) -> bool {
+    let have = have.to_string();
+    want == have || (have.split('.').count() == 1 && want.split('.').next() == Some(&have))
 }
 
 /// The parameter checks of replication and slave mode (spec §4.2 steps 6-9),
@@ -159,7 +209,9 @@ fn replication_checks(
                 "external_standby_node_list requires rep_mode=sync.",
             ));
         }
-        if cfg.node_list.is_empty() {
+        // With the original upfront agent's `primary`, the nodes are the
+        // cluster's (that agent had no node_list).
+        if cfg.node_list.is_empty() && !cfg.node_list_from_cluster() {
             return Err(Failure::configured("node_list can't be empty."));
         }
     }

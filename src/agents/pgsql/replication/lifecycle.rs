@@ -15,7 +15,10 @@ impl Repl<'_> {
         self.delete_own(&self.attr_baseline()).await;
         self.set_own_score(CAN_NOT_PROMOTE, false).await?;
         let lock = self.pg.cfg.tmpdir.join("PGSQL.lock");
-        if lock.exists() {
+        // With the original upfront agent's parameters a demoted primary
+        // rejoins by itself, once it is proven to hold nothing the new
+        // primary lacks (rejoin.rs).
+        if lock.exists() && !self.try_rejoin().await? {
             return Err(Failure::generic(format!(
                 "My data may be inconsistent. You have to remove {} file to force start.",
                 lock.display()

@@ -16,6 +16,7 @@ mod files;
 mod lifecycle;
 mod notify;
 mod promotion;
+mod rejoin;
 mod slaves;
 mod slots;
 mod standbys;
@@ -61,6 +62,17 @@ impl<'a> Repl<'a> {
             rsc: pg.env.resource_name().to_string(),
             view: RefCell::new(None),
         }
+    }
+
+    /// The nodes that may run the resource: `node_list`, or, with the
+    /// original upfront agent's parameters and no node_list, every node
+    /// Pacemaker knows (the two nodes of that agent's layout).
+    pub(super) async fn nodes(&self) -> Result<Vec<String>, Failure> {
+        if !self.pg.cfg.node_list_from_cluster() {
+            return Ok(self.pg.cfg.node_list.clone());
+        }
+        self.ensure_view().await?;
+        Ok(self.with_view(|v| v.nodes.keys().map(|n| n.to_ascii_lowercase()).collect()))
     }
 
     pub(super) fn attr_status(&self) -> String {

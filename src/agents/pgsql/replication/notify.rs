@@ -58,6 +58,10 @@ impl Repl<'_> {
                 let masters = list("notify_master_uname", "notify_promoted_uname");
                 if masters.first() == Some(&self.me) {
                     if let Health::Up { session, .. } = self.pg.health().await {
+                        if op == "stop" {
+                            let stopped = list("notify_stop_uname", "notify_stop_uname");
+                            self.end_stale_wal_senders(&session, &stopped).await;
+                        }
                         if let Err(f) = self.control_standbys(&session).await {
                             tracing::warn!("{}", f.reason);
                         }
@@ -74,7 +78,8 @@ impl Repl<'_> {
     /// promoted bans itself, since it holds data the new primary lacks.
     pub(super) async fn pre_promote(&self, promote_node: &str) -> ActionResult {
         let cfg = &self.pg.cfg;
-        if cfg.rep_mode != RepMode::Sync || cfg.node_list.len() < 3 || promote_node == self.me {
+        if cfg.rep_mode != RepMode::Sync || promote_node == self.me || self.nodes().await?.len() < 3
+        {
             return Ok(OcfRc::Success);
         }
         // As in the reference, an unreadable baseline means no check: the

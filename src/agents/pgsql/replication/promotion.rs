@@ -47,7 +47,7 @@ impl Repl<'_> {
             }
         }
         election::clear_notes(&self.pg.cfg.tmpdir);
-        for node in self.pg.cfg.node_list.iter().filter(|n| **n != self.me) {
+        for node in self.nodes().await?.iter().filter(|n| **n != self.me) {
             self.change_data_status(node, "DISCONNECT").await?;
             self.change_master_score(node, CAN_NOT_PROMOTE).await?;
         }
@@ -99,6 +99,29 @@ impl Repl<'_> {
             }
         }
         self.set_own_status("STOP").await?;
+        self.ban_if_locked().await;
         Ok(OcfRc::Success)
+    }
+
+    /// With the original upfront agent's parameters, a demoted primary that
+    /// keeps its `PGSQL.lock` also bans itself from its node. Its next start
+    /// would be refused (unless rejoin.rs proves the lock unneeded), and that
+    /// CIB's `op start on-fail=stop` turns a failed start of one instance into
+    /// a stop of the whole clone, the new primary included. Banned, the node
+    /// is stopped instead of restarted; `crm_resource --clear` after the
+    /// rejoin procedure lets it back.
+    async fn ban_if_locked(&self) {
+        let lock = self.pg.cfg.tmpdir.join("PGSQL.lock");
+        if !self.pg.cfg.promotion_by_rule() || !lock.exists() {
+            return;
+        }
+        tracing::info!(
+            "{} stays: banning the resource from {} until an administrator rejoins it",
+            lock.display(),
+            self.me
+        );
+        if let Err(e) = self.pm.ban(&self.me).await {
+            tracing::warn!("cannot ban the resource from {}: {e}", self.me);
+        }
     }
 }

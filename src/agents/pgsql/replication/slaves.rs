@@ -52,14 +52,23 @@ pub fn data_status_of(rows: &[ReplRow], node: &str) -> String {
 }
 
 /// Decisions for every node of `node_list` but `me`.
+///
+/// `by_rule` is the original upfront agent's contract (`primary` given): the
+/// CIB's location rule for the promoted role picks the primary. A standby
+/// that holds every acknowledged write (the synchronous one) then gets the
+/// primary's own score, so that a rule worth less than the 900 points
+/// between 1000 and 100 still decides; every other standby stays at
+/// -INFINITY, whatever the mode, since it may lack acknowledged writes.
 pub fn decide(
     rows: &[ReplRow],
     node_list: &[String],
     me: &str,
     rep_mode: RepMode,
     external: bool,
+    by_rule: bool,
 ) -> Vec<StandbyDecision> {
-    let two_node_async = rep_mode == RepMode::Async && node_list.len() <= 2;
+    let two_node_async = rep_mode == RepMode::Async && node_list.len() <= 2 && !by_rule;
+    let sync_score = if by_rule { PROMOTE_ME } else { CAN_PROMOTE };
     let sync_managed = rep_mode == RepMode::Sync && !external;
     node_list
         .iter()
@@ -67,7 +76,7 @@ pub fn decide(
         .map(|node| {
             let ds = data_status_of(rows, node);
             let (score, sync_action, status) = match ds.as_str() {
-                "STREAMING|SYNC" => (CAN_PROMOTE, SyncAction::None, Some("HS:sync")),
+                "STREAMING|SYNC" => (sync_score, SyncAction::None, Some("HS:sync")),
                 "STREAMING|ASYNC" => (
                     if two_node_async {
                         CAN_PROMOTE
@@ -143,6 +152,7 @@ mod tests {
             "node1",
             RepMode::Sync,
             false,
+            false,
         );
         let by = |n: &str| d.iter().find(|x| x.node == n).unwrap().clone();
         assert_eq!(by("node2").score, CAN_PROMOTE);
@@ -168,6 +178,7 @@ mod tests {
             "node1",
             RepMode::Async,
             false,
+            false,
         );
         assert_eq!(d[0].score, CAN_PROMOTE);
         assert_eq!(d[0].sync_action, SyncAction::None);
@@ -177,6 +188,33 @@ mod tests {
             "node1",
             RepMode::Async,
             false,
+            false,
+        );
+        assert_eq!(d[0].score, CAN_NOT_PROMOTE);
+    }
+
+    #[test]
+    fn by_rule_a_sync_standby_ties_with_the_primary() {
+        let rows = vec![
+            row("node2", "STREAMING", "SYNC"),
+            row("node3", "STREAMING", "ASYNC"),
+        ];
+        let all = nodes(&["node1", "node2", "node3", "node4"]);
+        let d = decide(&rows, &all, "node1", RepMode::Sync, false, true);
+        let by = |n: &str| d.iter().find(|x| x.node == n).unwrap().clone();
+        assert_eq!(by("node2").score, PROMOTE_ME);
+        assert_eq!(by("node3").score, CAN_NOT_PROMOTE);
+        assert_eq!(by("node4").score, CAN_NOT_PROMOTE);
+        // Never an asynchronous standby, even in the two-node async case
+        // where the reference gives it 100.
+        let rows = vec![row("node2", "STREAMING", "ASYNC")];
+        let d = decide(
+            &rows,
+            &nodes(&["node1", "node2"]),
+            "node1",
+            RepMode::Async,
+            false,
+            true,
         );
         assert_eq!(d[0].score, CAN_NOT_PROMOTE);
     }
@@ -197,6 +235,7 @@ mod tests {
             &nodes(&["node1", "node2"]),
             "node1",
             RepMode::Sync,
+            false,
             false,
         );
         assert_eq!(d[0].data_status, "|");

@@ -5,18 +5,18 @@ use crate::ocf::Failure;
 use crate::pg::Session;
 
 impl Repl<'_> {
-    pub(super) fn slot_names(&self) -> Vec<String> {
+    pub(super) async fn slot_names(&self) -> Result<Vec<String>, Failure> {
         let prefix = &self.pg.cfg.replication_slot_name;
         if prefix.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        self.pg
-            .cfg
-            .node_list
+        Ok(self
+            .nodes()
+            .await?
             .iter()
             .filter(|n| **n != self.me)
             .map(|n| files::slot_name(prefix, n))
-            .collect()
+            .collect())
     }
 
     pub(super) async fn admin_session(&self) -> Result<Session, Failure> {
@@ -30,7 +30,7 @@ impl Repl<'_> {
     }
 
     pub(super) async fn delete_replication_slots(&self) -> Result<(), Failure> {
-        let names = self.slot_names();
+        let names = self.slot_names().await?;
         if names.is_empty() {
             return Ok(());
         }
@@ -59,7 +59,7 @@ impl Repl<'_> {
     }
 
     pub(super) async fn create_replication_slots(&self) -> Result<(), Failure> {
-        let names = self.slot_names();
+        let names = self.slot_names().await?;
         if names.is_empty() {
             return Ok(());
         }

@@ -11,6 +11,61 @@ use crate::ocf::Failure;
 use crate::pg::Session;
 
 impl Repl<'_> {
+    /// A standby Pacemaker reports stopped cannot be streaming, yet the
+    /// primary may still list a WAL sender for it: a node cut off or powered
+    /// off sends no TCP reset, and PostgreSQL notices the dead connection
+    /// only after `wal_sender_timeout` (60 s by default), holding every
+    /// synchronous commit until then. Ending that connection lets the
+    /// standby control that follows move synchronous replication at once; a
+    /// standby that is in fact alive just reconnects.
+    pub(super) async fn end_stale_wal_senders(&self, session: &Session, stopped: &[String]) {
+        for node in stopped
+            .iter()
+            .filter(|n| **n != self.me && self.pg.cfg.node_list.contains(n))
+        {
+            let ended = session
+                .query_texts(
+                    "select count(pg_terminate_backend(pid))::text from pg_stat_replication \
+                     where application_name = $1",
+                    &[node],
+                )
+                .await;
+            match ended {
+                Ok(rows) => {
+                    let n = rows
+                        .first()
+                        .and_then(|r| r.first().cloned().flatten())
+                        .unwrap_or_default();
+                    if n != "0" {
+                        tracing::info!(
+                            "{node} is stopped: ended its stale WAL sender connection ({n})"
+                        );
+                        // The signal is asynchronous: wait (bounded) until the
+                        // sender is gone, so the standby control sees it gone.
+                        let until = self.pg.deadline.within(Duration::from_secs(2));
+                        while !until.expired() {
+                            let left = session
+                                .query_texts(
+                                    "select count(*)::text from pg_stat_replication \
+                                     where application_name = $1",
+                                    &[node],
+                                )
+                                .await;
+                            let still = left
+                                .ok()
+                                .and_then(|r| r.first().and_then(|r| r.first().cloned().flatten()));
+                            if still.as_deref() == Some("0") {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!("cannot end the WAL sender of stopped {node}: {e}"),
+            }
+        }
+    }
+
     /// `control_slave_status`. Returns true when a standby was just made
     /// synchronous, so the caller looks again once it has switched.
     pub(super) async fn control_standbys(&self, session: &Session) -> Result<bool, Failure> {
@@ -32,7 +87,15 @@ impl Repl<'_> {
             .collect();
         let cfg = &self.pg.cfg;
         let external = cfg.rep_mode == RepMode::Sync && !cfg.external_standby_node_list.is_empty();
-        let decisions = slaves::decide(&rows, &cfg.node_list, &self.me, cfg.rep_mode, external);
+        let nodes = self.nodes().await?;
+        let decisions = slaves::decide(
+            &rows,
+            &nodes,
+            &self.me,
+            cfg.rep_mode,
+            external,
+            cfg.promotion_by_rule(),
+        );
         let mut made_sync = false;
         for d in &decisions {
             self.change_data_status(&d.node, &d.data_status).await?;
@@ -47,11 +110,8 @@ impl Repl<'_> {
             }
         }
         if external {
-            let targets = slaves::external_sync_targets(
-                &rows,
-                &cfg.node_list,
-                &cfg.external_standby_node_list,
-            );
+            let targets =
+                slaves::external_sync_targets(&rows, &nodes, &cfg.external_standby_node_list);
             made_sync |= self.set_sync_list(&targets)?;
         }
         if made_sync {

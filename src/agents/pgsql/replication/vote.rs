@@ -31,7 +31,7 @@ impl Repl<'_> {
             self.remember(&self.me.clone(), &name, Some(&loc));
         }
         let mut entries = Vec::new();
-        for node in &self.pg.cfg.node_list {
+        for node in &self.nodes().await? {
             match self.attr(node, &name) {
                 Some(l) => {
                     tracing::info!("{node} xlog location : {l}");

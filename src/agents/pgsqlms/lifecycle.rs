@@ -1,0 +1,320 @@
+//! start, stop and demote (spec §4.4, §4.5, §4.7).
+//!
+//! Every instance starts as a standby (standby.signal from 12, a copy of
+//! `recovery_template` before); promotion is a separate step. Demote is a
+//! clean stop and a start as standby: that is how PAF switches over without
+//! rebuilding the old primary.
+//!
+//! Departures from PAF, all in the direction of letting the cluster recover
+//! without risking data (docs/compatibility.md, PAF section):
+//! - stop of a crashed instance (nothing runs, control file says running)
+//!   succeeds instead of failing and getting the node fenced (#162, #173,
+//!   #205); start keeps refusing a crashed primary, so it is never turned
+//!   into a standby behind the administrator's back;
+//! - a crashed standby may be started again as a standby (what PAF's
+//!   pre-stop recovery does, without the stop/start detour);
+//! - a fast stop that does not finish in time is followed by an immediate
+//!   one (a crash, from which PostgreSQL recovers) instead of failing;
+//! - a cleanly stopped former primary whose last checkpoint lies beyond the
+//!   point where the current primary's timeline forked is not started as a
+//!   standby (`divergence.rs`): PAF starts it and leaves replication broken.
+
+use std::time::Duration;
+
+use super::controldata::DbState;
+use super::state::State;
+use super::Paf;
+use crate::ocf::{ActionResult, Failure, OcfRc};
+use crate::pg::PidFile;
+
+impl Paf {
+    pub async fn start(&self) -> ActionResult {
+        let state = self.state(false).await;
+        let before = self.controldata().await?;
+        match &state {
+            State::Standby => {
+                tracing::info!("Instance \"{}\" already started", self.rsc);
+                return Ok(OcfRc::Success);
+            }
+            State::Stopped => {}
+            State::CrashedStandby => tracing::warn!(
+                "Instance \"{}\" crashed as a standby; starting it as a standby again \
+                 (crash recovery, then replication)",
+                self.rsc
+            ),
+            other => {
+                return Err(Failure::generic(format!(
+                    "Unexpected state for instance \"{}\" (returned {}): {}",
+                    self.rsc,
+                    other.rc().code(),
+                    other.describe(&self.rsc)
+                )))
+            }
+        }
+        if before.state == DbState::ShutDown {
+            self.refuse_if_diverged(&before).await?;
+        }
+        self.enable_recovery()?;
+        if let Err(e) = self.pg_ctl_start().await {
+            return Err(Failure::generic(format!(
+                "Instance \"{}\" failed to start (rc: {e})",
+                self.rsc
+            )));
+        }
+        let state = self.wait_while(|s| *s == State::Stopped).await;
+        if state != State::Standby {
+            return Err(Failure::generic(format!(
+                "Instance \"{}\" is not running as a standby (returned {}): {}",
+                self.rsc,
+                state.rc().code(),
+                state.describe(&self.rsc)
+            )));
+        }
+        tracing::info!("Instance \"{}\" started", self.rsc);
+        // First start of a cluster: nobody has a promotion score yet, and
+        // Pacemaker promotes nobody. The former primary (cleanly shut down)
+        // proposes itself.
+        if before.state == DbState::ShutDown {
+            match self.any_score_around().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!("No master score around. Set mine to 1");
+                    self.set_score(&self.node, 1).await?;
+                }
+                Err(e) => tracing::warn!("Could not read the partition's promotion scores: {e}"),
+            }
+        }
+        Ok(OcfRc::Success)
+    }
+
+    /// Polls the state every second while `cond` holds, within the deadline.
+    pub async fn wait_while(&self, cond: impl Fn(&State) -> bool) -> State {
+        loop {
+            let s = self.state(false).await;
+            if !cond(&s) || self.deadline.remaining() <= Duration::from_secs(1) {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Is there a score of 0 or more on a member of the partition?
+    async fn any_score_around(&self) -> Result<bool, crate::cluster::ClusterError> {
+        for node in self.pcmk.partition().await? {
+            if let Some(v) = self.pcmk.promotion_score(&node).await? {
+                let v = v.trim();
+                let n = match v {
+                    "INFINITY" | "+INFINITY" => i64::MAX,
+                    "-INFINITY" => i64::MIN,
+                    _ => v.parse::<f64>().map(|f| f as i64).unwrap_or(i64::MIN),
+                };
+                if n > -1 {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// standby.signal (12+) or the template copied to recovery.conf.
+    fn enable_recovery(&self) -> Result<(), Failure> {
+        let (file, content) = if self.version.at_least(12, 0) {
+            (self.cfg.datadir.join("standby.signal"), String::new())
+        } else {
+            let text = std::fs::read_to_string(&self.cfg.recovery_template).map_err(|e| {
+                Failure::configured(format!(
+                    "Could not open file \"{}\": {e}",
+                    self.cfg.recovery_template.display()
+                ))
+            })?;
+            (self.cfg.datadir.join("recovery.conf"), text)
+        };
+        crate::pg::settings::write_owned(&file, &content, &self.user).map_err(|e| {
+            Failure::configured(format!("Could not open file \"{}\": {e}", file.display()))
+        })
+    }
+
+    /// What remains of a server whose postmaster is gone: backends still
+    /// attached to its shared memory (issue #173). `None` when nothing.
+    fn leftovers(&self) -> Option<String> {
+        let pf = PidFile::read(&self.cfg.datadir)?;
+        if crate::pg::pidfile::postmaster_alive(&self.cfg.datadir, &self.user).is_some() {
+            return Some(format!("postmaster {} is alive", pf.pid));
+        }
+        match pf.shm_id.and_then(crate::pg::pidfile::shm_attached) {
+            Some(n) if n > 0 => Some(format!(
+                "{n} process(es) of the crashed server are still attached to its shared memory"
+            )),
+            _ => None,
+        }
+    }
+
+    pub async fn stop(&self) -> ActionResult {
+        let state = self.state(false).await;
+        match &state {
+            State::Stopped => {
+                tracing::info!("Instance \"{}\" already stopped", self.rsc);
+                return Ok(OcfRc::Success);
+            }
+            State::Standby | State::Primary => {}
+            other => {
+                if crate::pg::pidfile::postmaster_alive(&self.cfg.datadir, &self.user).is_none() {
+                    // Nothing is running (PAF fails here and the node is
+                    // fenced). The instance stays as it ended; start refuses
+                    // a crashed primary.
+                    return self.stopped_after_crash(other).await;
+                }
+                tracing::warn!(
+                    "{}; the postmaster is alive, stopping it",
+                    other.describe(&self.rsc)
+                );
+            }
+        }
+        let fast_budget = self.deadline.remaining().mul_f64(0.66);
+        let fast = self
+            .pg_ctl()
+            .args(["-w", "--timeout", &fast_budget.as_secs().max(1).to_string()])
+            .args(["-m", "fast", "stop"])
+            .run(self.deadline.within(fast_budget))
+            .await;
+        let fast_ok = matches!(&fast, Ok(o) if o.success());
+        if !fast_ok {
+            let detail = match &fast {
+                Ok(o) => format!("{}: {}", o.describe_status(), o.combined()),
+                Err(e) => e.to_string(),
+            };
+            // A fast shutdown waits for no client but may wait for a
+            // checkpoint or a stuck backend. An immediate shutdown is a
+            // crash PostgreSQL recovers from; fencing would be the same
+            // crash, of the whole node.
+            tracing::warn!(
+                "Fast stop of instance \"{}\" did not finish ({detail}); stopping it in \
+                 immediate mode",
+                self.rsc
+            );
+            let immediate = self
+                .pg_ctl()
+                .args([
+                    "-w",
+                    "--timeout",
+                    &self.wait_secs(),
+                    "-m",
+                    "immediate",
+                    "stop",
+                ])
+                .run(self.deadline)
+                .await;
+            if !matches!(&immediate, Ok(o) if o.success()) {
+                return Err(Failure::generic(format!(
+                    "Instance \"{}\" failed to stop",
+                    self.rsc
+                )));
+            }
+        }
+        let state = self
+            .wait_while(|s| matches!(s, State::Standby | State::Primary))
+            .await;
+        match state {
+            State::Stopped => {
+                tracing::info!("Instance \"{}\" stopped", self.rsc);
+                Ok(OcfRc::Success)
+            }
+            State::CrashedPrimary | State::CrashedStandby if !fast_ok => {
+                self.stopped_after_crash(&state).await
+            }
+            other => Err(Failure::generic(format!(
+                "Instance \"{}\" failed to stop: {}",
+                self.rsc,
+                other.describe(&self.rsc)
+            ))),
+        }
+    }
+
+    /// Stop of an instance that is not running but did not stop cleanly:
+    /// success once nothing of it is left.
+    async fn stopped_after_crash(&self, state: &State) -> ActionResult {
+        loop {
+            match self.leftovers() {
+                None => {
+                    tracing::warn!(
+                        "{}; nothing of it runs, so it is stopped (left as it is: a crashed \
+                         primary will not be started as a standby)",
+                        state.describe(&self.rsc)
+                    );
+                    return Ok(OcfRc::Success);
+                }
+                Some(what) if self.deadline.remaining() <= Duration::from_secs(1) => {
+                    return Err(Failure::generic(format!(
+                        "Instance \"{}\" is not running but {what}",
+                        self.rsc
+                    )))
+                }
+                Some(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    }
+
+    pub async fn demote(&self) -> ActionResult {
+        let state = self.state(false).await;
+        match state {
+            State::Primary => {
+                let out = self
+                    .pg_ctl()
+                    .args([
+                        "--mode",
+                        "fast",
+                        "-w",
+                        "--timeout",
+                        &self.wait_secs(),
+                        "stop",
+                    ])
+                    .run(self.deadline)
+                    .await;
+                let rc = match &out {
+                    Ok(o) if o.success() => None,
+                    Ok(o) => Some(o.status.code().unwrap_or(-1)),
+                    Err(_) => Some(-1),
+                };
+                if let Some(rc) = rc {
+                    return Err(Failure::generic(format!(
+                        "Failed to stop \"{}\" using pg_ctl (returned {rc})",
+                        self.rsc
+                    )));
+                }
+                let after = self.state(false).await;
+                if after != State::Stopped {
+                    return Err(Failure::generic(format!(
+                        "Unexpected \"{}\" state: monitor status ({}) disagree with pg_ctl \
+                         return code",
+                        self.rsc,
+                        after.rc().code()
+                    )));
+                }
+            }
+            State::Standby => return Ok(OcfRc::Success),
+            // Demoting a cleanly stopped instance starts it as a standby
+            // (PAF's deliberate choice, against a demote/stop/start loop).
+            State::Stopped => {}
+            State::Failed(f) if f.rc == OcfRc::ErrConfigured => return Err(f),
+            other => {
+                return Err(Failure::generic(format!(
+                    "Cannot demote instance \"{}\": {}",
+                    self.rsc,
+                    other.describe(&self.rsc)
+                )))
+            }
+        }
+        match self.start().await {
+            Ok(_) => {
+                tracing::info!("pgsql_demote: \"{}\" started as a secondary", self.rsc);
+                Ok(OcfRc::Success)
+            }
+            Err(f) => Err(Failure::generic(format!(
+                "Starting \"{}\" as a standby failed (returned {}): {}",
+                self.rsc,
+                f.rc.code(),
+                f.reason
+            ))),
+        }
+    }
+}

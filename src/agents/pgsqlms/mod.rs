@@ -1,0 +1,351 @@
+//! The `ocf:heartbeat:pgsqlms` contract: PAF (PostgreSQL Automatic
+//! Failover), a promotable clone of PostgreSQL instances in streaming
+//! replication that the administrator has set up (primary_conninfo,
+//! recovery_target_timeline, pg_hba); the agent never edits PostgreSQL's
+//! configuration.
+//!
+//! One invocation: read the configuration, run PAF's checks (every action
+//! runs them), then the action. What is read (control file, SQL, cluster
+//! attributes) is turned into decisions by plain functions (`scores.rs`,
+//! `notify_env.rs`, `switchover.rs`, `divergence.rs`), and the effects are
+//! bounded by the operation's deadline: PAF waits without bound in several
+//! places (issues #131, #139) and lets Pacemaker kill it; we stop in time
+//! and say what we were waiting for.
+//!
+//! Where PAF's strictness gets nodes fenced without protecting any data
+//! (issues #162, #173, #205: a crashed instance makes `stop` fail), we do the
+//! safe thing instead; each such choice is in docs/compatibility.md.
+
+mod config;
+mod conninfo;
+mod controldata;
+mod divergence;
+mod lifecycle;
+mod notify;
+mod notify_env;
+pub mod params;
+mod promote;
+mod scores;
+mod state;
+mod switchover;
+mod validate;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use config::Config;
+use validate::Checked;
+
+use crate::cluster::attrd::Private;
+use crate::cluster::Pacemaker;
+use crate::ocf::{Action, ActionResult, Deadline, Failure, OcfEnv, OcfRc};
+use crate::os::{Cmd, OsUser};
+use crate::pg::{pgpass, ConnParams, Host, PgVersion, Session, SqlError};
+
+/// Everything one action works with, read once.
+pub struct Paf {
+    pub env: OcfEnv,
+    pub cfg: Config,
+    pub user: OsUser,
+    pub version: PgVersion,
+    /// This node, as Pacemaker names it (and as `application_name` must).
+    pub node: String,
+    /// `OCF_RESOURCE_INSTANCE` without a clone suffix: the attribute suffix.
+    pub rsc: String,
+    pub deadline: Deadline,
+    pub action: Action,
+    pub pcmk: Pacemaker,
+    pub private: Private,
+}
+
+pub fn metadata_xml() -> String {
+    params::META.to_xml(&|_| None)
+}
+
+fn deadline_for(env: &OcfEnv, action: Action) -> Deadline {
+    let timeout = env
+        .op_timeout()
+        .or_else(|| params::META.action_timeout(action.name()))
+        .unwrap_or(Duration::from_secs(60));
+    Deadline::from_timeout(timeout)
+}
+
+fn block_on(fut: impl std::future::Future<Output = ActionResult>) -> ActionResult {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::generic(format!("cannot start the async runtime: {e}")))?
+        .block_on(fut)
+}
+
+/// This node's name: Pacemaker's `CRM_meta_on_node`, else `crm_node -n`,
+/// else the kernel's host name. Kept as spelt: it is compared with
+/// `application_name`, which is case-sensitive.
+async fn local_node(env: &OcfEnv, deadline: Deadline) -> String {
+    if let Some(n) = env.meta("on_node").filter(|n| !n.is_empty()) {
+        return n.to_string();
+    }
+    let cmd = Cmd::new(crate::cluster::tool("crm_node")).arg("-n");
+    if let Ok(out) = cmd.run(deadline.within(Duration::from_secs(10))).await {
+        let name = out.stdout.trim();
+        if out.success() && !name.is_empty() {
+            return name.to_string();
+        }
+    }
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default()
+}
+
+/// Runs one action (meta-data and methods are handled by the caller).
+pub fn run(action: Action, env: OcfEnv) -> ActionResult {
+    if matches!(
+        action,
+        Action::Status | Action::Usage | Action::MetaData | Action::Methods
+    ) {
+        return Err(Failure::unimplemented(format!(
+            "action '{}' is not part of pgsqlms",
+            action.name()
+        )));
+    }
+    // PAF changes to the temporary directory so commands run as the
+    // PostgreSQL user never start in a directory it cannot read.
+    let _ = std::env::set_current_dir(std::env::temp_dir());
+    let deadline = deadline_for(&env, action);
+    let cfg = Config::from_env(&env);
+    block_on(async move {
+        let probe = action == Action::Monitor && env.interval_ms() == 0;
+        let version = match validate::directories(&cfg) {
+            Ok(v) => v,
+            Err(f) => return absent(action, probe, f, &cfg),
+        };
+        let node = local_node(&env, deadline).await;
+        let rsc = env.resource_name().to_string();
+        let checked = validate::validate_all(&cfg, &env, &node, version, deadline).await;
+        let checked = match checked {
+            Ok(c) => c,
+            Err(f) => match invalid(action, probe, f, &cfg, version) {
+                Ok(c) => c,
+                Err(result) => return result,
+            },
+        };
+        if action == Action::ValidateAll {
+            return Ok(OcfRc::Success);
+        }
+        let paf = Paf {
+            pcmk: Pacemaker {
+                instance: rsc.clone(),
+                feature_set: env.param("crm_feature_set").map(str::to_string),
+                deadline,
+                forever_timeout: Duration::from_secs(10),
+            },
+            private: Private {
+                rsc: rsc.clone(),
+                local: node.clone(),
+                deadline,
+            },
+            env,
+            cfg,
+            user: checked.user,
+            version: checked.version,
+            node,
+            rsc,
+            deadline,
+            action,
+        };
+        paf.dispatch().await
+    })
+}
+
+/// PGDATA, the data directory or PG_VERSION is missing. PAF exits 2 for
+/// every action, so a probe on a node without PostgreSQL bans the resource
+/// and a stop there fails (issues #156, #161, #235). Nothing can run from a
+/// data directory that is not there: a probe reports "not running" and a
+/// stop succeeds, unless a postmaster is alive in it after all.
+fn absent(action: Action, probe: bool, f: Failure, cfg: &Config) -> ActionResult {
+    let alive = crate::pg::pidfile::live_postmaster(&cfg.datadir, None).is_some();
+    match action {
+        Action::Stop if !alive => {
+            tracing::warn!("{} (nothing can run from it: stop succeeds)", f.reason);
+            Ok(OcfRc::Success)
+        }
+        Action::Monitor if probe && !alive => Err(Failure::not_running(format!(
+            "{} (so no instance runs here)",
+            f.reason
+        ))),
+        _ => Err(f),
+    }
+}
+
+/// A check failed. PAF returns the failure for every action, stop included
+/// (issue #161: "No further recovery can be attempted"). A stop or probe
+/// that finds no live postmaster reports the truth instead (stopped); a stop
+/// that finds one still stops it when the PostgreSQL user and pg_ctl exist.
+fn invalid(
+    action: Action,
+    probe: bool,
+    f: Failure,
+    cfg: &Config,
+    version: PgVersion,
+) -> Result<Checked, ActionResult> {
+    let alive = crate::pg::pidfile::live_postmaster(&cfg.datadir, None).is_some();
+    match action {
+        Action::Stop if !alive => {
+            tracing::warn!("{} (PostgreSQL is not running, so stop succeeds)", f.reason);
+            Err(Ok(OcfRc::Success))
+        }
+        Action::Stop => {
+            let user = OsUser::lookup(&cfg.system_user).ok().flatten();
+            let pg_ctl = crate::os::process::find_executable(&cfg.bin("pg_ctl").to_string_lossy());
+            match (user, pg_ctl) {
+                (Some(user), Some(_)) => {
+                    tracing::warn!("{}; stopping the running instance anyway", f.reason);
+                    Ok(Checked { user, version })
+                }
+                _ => Err(Err(f)),
+            }
+        }
+        Action::Monitor if probe && !alive => Err(Err(Failure::not_running(format!(
+            "{} (no instance runs here)",
+            f.reason
+        )))),
+        _ => Err(Err(f)),
+    }
+}
+
+impl Paf {
+    async fn dispatch(&self) -> ActionResult {
+        match self.action {
+            Action::Monitor => self.state(true).await.result(&self.rsc),
+            Action::Start => self.start().await,
+            Action::Stop => self.stop().await,
+            Action::Promote => self.promote().await,
+            Action::Demote => self.demote().await,
+            Action::Notify => {
+                self.notify().await;
+                Ok(OcfRc::Success)
+            }
+            Action::Reload => {
+                tracing::info!("Instance \"{}\" reloaded", self.rsc);
+                Ok(OcfRc::Success)
+            }
+            Action::ValidateAll => Ok(OcfRc::Success),
+            Action::Status | Action::Usage | Action::MetaData | Action::Methods => Err(
+                Failure::unimplemented(format!("action '{}' is not part of pgsqlms", self.action)),
+            ),
+        }
+    }
+
+    /// A PostgreSQL program of `bindir`, run as the PostgreSQL user from a
+    /// directory it can read.
+    fn pg_cmd(&self, program: &str) -> Cmd {
+        Cmd::new(self.cfg.bin(program))
+            .run_as(&self.user)
+            .cwd(std::env::temp_dir())
+    }
+
+    /// `pg_ctl --pgdata <pgdata>`.
+    fn pg_ctl(&self) -> Cmd {
+        self.pg_cmd("pg_ctl").arg("--pgdata").arg(&self.cfg.pgdata)
+    }
+
+    /// What is left of the deadline, in whole seconds, for `--timeout`.
+    fn wait_secs(&self) -> String {
+        self.deadline.remaining().as_secs().max(1).to_string()
+    }
+
+    /// `pg_ctl start` (with `start_opts`), waiting for it to finish.
+    async fn pg_ctl_start(&self) -> Result<(), String> {
+        self.wait_for_old_server().await;
+        let mut cmd = self
+            .pg_ctl()
+            .args(["-w", "--timeout", &self.wait_secs(), "start"]);
+        if !self.cfg.start_opts.is_empty() {
+            // pg_ctl runs postgres through sh: start_opts is shell syntax by
+            // contract, as with PAF.
+            cmd = cmd.args(["-o", &self.cfg.start_opts]);
+        }
+        match cmd.run(self.deadline).await {
+            Ok(out) if out.success() => Ok(()),
+            Ok(out) => Err(format!("{}: {}", out.describe_status(), out.combined())),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// After a crash, the dead postmaster stays a zombie until init reaps
+    /// it, and its backends may still be exiting; PostgreSQL refuses to
+    /// start while either is there ("lock file already exists"). Give them
+    /// a few seconds, as a restart right after a crash (pre-stop, pre-demote,
+    /// start) would otherwise fail for nothing.
+    async fn wait_for_old_server(&self) {
+        let Some(pf) = crate::pg::PidFile::read(&self.cfg.datadir) else {
+            return;
+        };
+        if crate::pg::pidfile::postmaster_alive(&self.cfg.datadir, &self.user).is_some() {
+            return;
+        }
+        let until = self.deadline.within(Duration::from_secs(10));
+        while !pf.server_fully_gone() && !until.expired() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn conn_params(&self) -> ConnParams {
+        let host = Host::from_libpq(&self.cfg.pghost);
+        let host_key = match &host {
+            Host::Socket(_) => "localhost".to_string(),
+            Host::Tcp(h) => h.clone(),
+        };
+        let passfile = std::env::var_os("PGPASSFILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.user.home.join(".pgpass"));
+        ConnParams {
+            password: pgpass::lookup(
+                &passfile,
+                &host_key,
+                self.cfg.port(),
+                "postgres",
+                &self.user.name,
+            ),
+            host,
+            port: self.cfg.port(),
+            user: self.user.name.clone(),
+            dbname: "postgres".into(),
+            os_user: Some(self.user.clone()),
+        }
+    }
+
+    /// A session with the local instance, as the PostgreSQL user.
+    async fn session(&self) -> Result<Session, SqlError> {
+        self.conn_params().connect(self.deadline).await
+    }
+
+    /// The SQL names of PostgreSQL 10+, or of 9.x.
+    fn wal_fn(&self, modern: &'static str, legacy: &'static str) -> &'static str {
+        if self.version.at_least(10, 0) {
+            modern
+        } else {
+            legacy
+        }
+    }
+
+    async fn controldata(&self) -> Result<controldata::ControlData, Failure> {
+        controldata::ControlData::read(
+            &self.cfg.bin("pg_controldata"),
+            &self.cfg.datadir,
+            self.deadline,
+        )
+        .await
+    }
+
+    /// This node's promotion score, written and read back.
+    async fn set_score(&self, node: &str, score: i64) -> Result<(), Failure> {
+        self.pcmk
+            .set_promotion_score(node, &score.to_string())
+            .await
+            .map_err(|e| {
+                Failure::generic(format!("could not set the promotion score of {node}: {e}"))
+            })
+    }
+}

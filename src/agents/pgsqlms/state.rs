@@ -1,0 +1,364 @@
+//! Where the local instance stands: PAF's monitor logic (spec §4.3).
+//!
+//! Three witnesses are combined: `pg_isready` (is something answering on
+//! pghost/pgport), the control file (how the instance last ran or ended) and
+//! `pg_is_in_recovery()` (primary or standby). A stopped instance whose
+//! control file still says `in production` crashed as a primary (9); `in
+//! archive recovery`, as a standby (1). Start, stop, promote and demote
+//! read the same `State`, so they decide from one classification.
+//!
+//! On a primary, the monitor action (recurring or probe, not the checks
+//! inside other actions) also rewrites the standbys' promotion scores.
+
+use std::time::Duration;
+
+use super::controldata::DbState;
+use super::scores::{self, Note, ReplRow, Why};
+use super::Paf;
+use crate::ocf::{Action, ActionResult, Failure, OcfRc};
+use crate::pg::{Lsn, SqlError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    Standby,
+    Primary,
+    Stopped,
+    /// Not running, control file `in production`.
+    CrashedPrimary,
+    /// Not running, control file `in archive recovery`.
+    CrashedStandby,
+    /// Anything else, with PAF's code and reason.
+    Failed(Failure),
+}
+
+impl State {
+    pub fn rc(&self) -> OcfRc {
+        match self {
+            State::Standby => OcfRc::Success,
+            State::Primary => OcfRc::RunningPromoted,
+            State::Stopped => OcfRc::NotRunning,
+            State::CrashedPrimary => OcfRc::FailedPromoted,
+            State::CrashedStandby => OcfRc::ErrGeneric,
+            State::Failed(f) => f.rc,
+        }
+    }
+
+    pub fn describe(&self, rsc: &str) -> String {
+        match self.result(rsc) {
+            Ok(_) if *self == State::Primary => {
+                format!("Instance \"{rsc}\" is running as a primary")
+            }
+            Ok(_) => format!("Instance \"{rsc}\" is running as a standby"),
+            Err(f) => f.reason,
+        }
+    }
+
+    /// As the monitor action's result. The failing states' reasons are
+    /// written here, at their constructors, so that the exit reason and the
+    /// text other actions quote through `describe` are one.
+    pub fn result(&self, rsc: &str) -> ActionResult {
+        match self {
+            State::Standby => Ok(OcfRc::Success),
+            State::Primary => Ok(OcfRc::RunningPromoted),
+            State::Stopped => Err(Failure::not_running(format!(
+                "Instance \"{rsc}\" is stopped"
+            ))),
+            State::CrashedPrimary => Err(Failure::new(
+                OcfRc::FailedPromoted,
+                format!(
+                    "Instance \"{rsc}\" controldata indicates a running primary instance, the \
+                     instance has probably crashed"
+                ),
+            )),
+            State::CrashedStandby => Err(Failure::generic(format!(
+                "Instance \"{rsc}\" controldata indicates a running standby instance, the \
+                 instance has probably crashed"
+            ))),
+            State::Failed(f) => Err(f.clone()),
+        }
+    }
+}
+
+/// What the control file says, once transitional states have settled.
+enum Settled {
+    Primary,
+    Standby,
+    Stopped,
+}
+
+impl Paf {
+    /// The monitor logic. `monitor_action`: this is the monitor action
+    /// itself (scores may be rewritten on a primary).
+    pub async fn state(&self, monitor_action: bool) -> State {
+        let ready = match self.pg_isready().await {
+            Ok(rc) => rc,
+            Err(f) => return State::Failed(f),
+        };
+        match ready {
+            0 => self.confirm_role(monitor_action).await,
+            1 => {
+                let settled = match self.settled_controldata().await {
+                    Ok(s) => s,
+                    Err(f) => return State::Failed(f),
+                };
+                match settled {
+                    Settled::Primary | Settled::Standby => match self.pg_isready().await {
+                        Ok(0) => self.confirm_role(monitor_action).await,
+                        Ok(rc) => {
+                            tracing::info!(
+                                "If this instance is in warm standby, this resource agent only \
+                                 supports hot standby"
+                            );
+                            State::Failed(Failure::generic(format!(
+                                "Instance \"{}\" controldata is not consistent with pg_isready \
+                                 (returned: {rc})",
+                                self.rsc
+                            )))
+                        }
+                        Err(f) => State::Failed(f),
+                    },
+                    Settled::Stopped => match self.pg_isready().await {
+                        Ok(2) => self.confirm_stopped().await,
+                        Ok(rc) => State::Failed(Failure::generic(format!(
+                            "Instance \"{}\" controldata is not consistent with pg_isready \
+                             (returned: {rc})",
+                            self.rsc
+                        ))),
+                        Err(f) => State::Failed(f),
+                    },
+                }
+            }
+            2 => self.confirm_stopped().await,
+            3 => State::Failed(Failure::configured(format!(
+                "Unknown error while checking if instance \"{}\" is listening (returned {ready})",
+                self.rsc
+            ))),
+            _ => State::Failed(Failure::generic(format!(
+                "Unexpected result when checking instance \"{}\" status",
+                self.rsc
+            ))),
+        }
+    }
+
+    /// `pg_isready`'s exit code: 0 accepting, 1 rejecting, 2 no answer,
+    /// 3 no attempt.
+    async fn pg_isready(&self) -> Result<i32, Failure> {
+        let out = self
+            .pg_cmd("pg_isready")
+            .args(["-h", &self.cfg.pghost, "-p", &self.cfg.port().to_string()])
+            .args(["-d", "postgres", "-t", &self.wait_secs()])
+            .run(self.deadline)
+            .await
+            .map_err(|e| {
+                Failure::generic(format!(
+                    "Could not check if instance \"{}\" is listening: {e}",
+                    self.rsc
+                ))
+            })?;
+        out.status.code().ok_or_else(|| {
+            Failure::generic(format!(
+                "pg_isready for instance \"{}\" ended abnormally ({})",
+                self.rsc,
+                out.describe_status()
+            ))
+        })
+    }
+
+    /// The control file's state, waiting (within the deadline, where PAF
+    /// waits for ever) while it is transitional.
+    async fn settled_controldata(&self) -> Result<Settled, Failure> {
+        loop {
+            let cd = self.controldata().await?;
+            match cd.state {
+                DbState::InProduction => return Ok(Settled::Primary),
+                DbState::InArchiveRecovery => return Ok(Settled::Standby),
+                DbState::ShutDown | DbState::ShutDownInRecovery => return Ok(Settled::Stopped),
+                DbState::Other(ref s) => {
+                    if self.deadline.remaining() <= Duration::from_secs(1) {
+                        return Err(Failure::generic(format!(
+                            "Instance \"{}\" stayed in the transitional state \"{s}\" until \
+                             the operation timeout",
+                            self.rsc
+                        )));
+                    }
+                    tracing::debug!("waiting for transitional state \"{s}\" to finish");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    async fn confirm_role(&self, monitor_action: bool) -> State {
+        let session = match self.session().await {
+            Ok(s) => s,
+            Err(e) => {
+                return State::Failed(Failure::generic(format!(
+                    "psql could not connect to instance \"{}\" ({e})",
+                    self.rsc
+                )))
+            }
+        };
+        let answer = session.query_value("SELECT pg_is_in_recovery()").await;
+        match answer {
+            Ok(Some(v)) if v == "t" => State::Standby,
+            Ok(Some(v)) if v == "f" => {
+                if monitor_action && self.action == Action::Monitor {
+                    if let Err(f) = self.check_locations(&session).await {
+                        return State::Failed(f);
+                    }
+                }
+                State::Primary
+            }
+            Ok(v) => State::Failed(Failure::configured(format!(
+                "Unexpected result from query to check if \"{}\" is a primary or a secondary: \
+                 \"{}\"",
+                self.rsc,
+                v.unwrap_or_default()
+            ))),
+            Err(e) if transient(&e) => State::Failed(Failure::generic(format!(
+                "psql could not connect to instance \"{}\" ({e})",
+                self.rsc
+            ))),
+            Err(e) => State::Failed(Failure::configured(format!(
+                "The query to check if instance \"{}\" is a primary or a secondary failed ({e})",
+                self.rsc
+            ))),
+        }
+    }
+
+    async fn confirm_stopped(&self) -> State {
+        if crate::pg::pidfile::postmaster_alive(&self.cfg.datadir, &self.user).is_some() {
+            return State::Failed(Failure::generic(format!(
+                "Instance \"{}\" is not listening, but the process referenced in postmaster.pid \
+                 exists",
+                self.rsc
+            )));
+        }
+        if self.cfg.datadir.join("backup_label").is_file() {
+            // A base backup never started yet.
+            return State::Stopped;
+        }
+        match self.settled_controldata().await {
+            Ok(Settled::Primary) => State::CrashedPrimary,
+            Ok(Settled::Standby) => State::CrashedStandby,
+            Ok(Settled::Stopped) => State::Stopped,
+            Err(f) => State::Failed(f),
+        }
+    }
+
+    /// The primary's side of the promotion scores (spec §3.1).
+    async fn check_locations(&self, session: &crate::pg::Session) -> Result<(), Failure> {
+        let sql = format!(
+            "SELECT application_name, {write}::text, state, \
+             {diff}({current}, {write})::text FROM pg_stat_replication",
+            write = self.wal_fn("write_lsn", "write_location"),
+            diff = self.wal_fn("pg_wal_lsn_diff", "pg_xlog_location_diff"),
+            current = self.wal_fn("pg_current_wal_lsn()", "pg_current_xlog_location()"),
+        );
+        let rows = session.simple_query(&sql).await.map_err(|e| {
+            Failure::generic(format!("Query to get standby locations failed ({e})"))
+        })?;
+        let rows: Vec<ReplRow> = rows
+            .into_iter()
+            .map(|r| {
+                let col = |i: usize| r.get(i).cloned().flatten();
+                ReplRow {
+                    application_name: col(0).unwrap_or_default(),
+                    write_lsn: col(1).and_then(|v| Lsn::parse_pg(&v)),
+                    state: col(2).unwrap_or_default(),
+                    lag: col(3).and_then(|v| v.parse().ok()),
+                }
+            })
+            .collect();
+        let partition = match self.pcmk.partition().await {
+            Ok(p) => p,
+            Err(e) => {
+                // Scores are advice for the next promotion (which checks
+                // positions itself): a primary is not failed for them.
+                tracing::warn!("Could not list the partition's nodes, scores not updated: {e}");
+                return Ok(());
+            }
+        };
+        let mut current = std::collections::BTreeMap::new();
+        for n in partition
+            .iter()
+            .chain(rows.iter().map(|r| &r.application_name))
+        {
+            if current.contains_key(n) || !partition.contains(n) {
+                continue;
+            }
+            match self.pcmk.promotion_score(n).await {
+                Ok(v) => {
+                    current.insert(n.clone(), v);
+                }
+                Err(e) => {
+                    tracing::warn!("Could not read the promotion score of {n}: {e}");
+                    return Ok(());
+                }
+            }
+        }
+        let plan = scores::plan(
+            &self.node,
+            &rows,
+            &partition,
+            self.cfg.maxlag_limit(),
+            &|n| current.get(n).cloned().flatten(),
+        );
+        for note in &plan.notes {
+            match note {
+                Note::NoStandby => tracing::warn!("No secondary connected to the primary"),
+                Note::Unknown(n) => {
+                    tracing::info!("Ignoring unknown application_name/node \"{n}\"")
+                }
+                Note::Myself => tracing::warn!("Streaming replication with myself!"),
+            }
+        }
+        for u in &plan.updates {
+            let from = u.from.as_deref().unwrap_or("");
+            let lag = |l: &Option<f64>| l.map(|v| v.to_string()).unwrap_or_default();
+            match &u.why {
+                Why::Primary => {}
+                Why::Rank { lag: l } => tracing::info!(
+                    "Update score of \"{}\" from {from} to {} because of a change in the \
+                     replication lag ({}).",
+                    u.node,
+                    u.to,
+                    lag(l)
+                ),
+                Why::MaxLag { lag: l } => tracing::info!(
+                    "Update score of \"{}\" from {from} to {} because replication lag ({}) is \
+                     higher than given maxlag ({}).",
+                    u.node,
+                    u.to,
+                    lag(l),
+                    self.cfg.maxlag_text
+                ),
+                Why::CatchingUp { state } => {
+                    tracing::info!(
+                        "Forbidding promotion on \"{}\" in state \"{state}\"",
+                        u.node
+                    )
+                }
+                Why::NotConnected => {
+                    tracing::warn!("\"{}\" is not connected to the primary", u.node)
+                }
+            }
+            if let Err(f) = self.set_score(&u.node, u.to).await {
+                tracing::warn!("{}", f.reason);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Errors worth retrying later rather than a broken setup: the server is
+/// starting, stopping or out of connections, or the link broke.
+fn transient(e: &SqlError) -> bool {
+    match e.sqlstate() {
+        None => true,
+        Some(s) => {
+            let code = s.code();
+            code.starts_with("57") || code.starts_with("08") || code.starts_with("53")
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! PAF's checks, run before every action (spec §1.1 and §4.2).
+//!
+//! Order and exit codes follow PAF, so the first problem reported is the one
+//! PAF reports and scripts grepping exit reasons keep working. Two things
+//! differ on purpose: node names in `primary_conninfo` and in the recovery
+//! template are compared as values, not as regular expressions
+//! (`conninfo.rs`), and the PostgreSQL user is looked up before the
+//! `postgres -C` checks, which run as that user instead of root.
+
+use std::cmp::Ordering;
+use std::path::Path;
+
+use super::config::Config;
+use super::conninfo;
+use super::controldata::ControlData;
+use crate::ocf::{Deadline, Failure, OcfEnv, OcfRc};
+use crate::os::{Cmd, OsUser};
+use crate::pg::PgVersion;
+
+/// `ocf_version_cmp`: dotted (or dashed) numbers, compared part by part,
+/// missing parts counting as 0; `None` for anything else (unset, garbage).
+pub fn version_cmp(a: &str, b: &str) -> Option<Ordering> {
+    fn parts(v: &str) -> Option<Vec<u64>> {
+        let v = v.trim();
+        let ok = v.starts_with(|c: char| c.is_ascii_digit())
+            && v.ends_with(|c: char| c.is_ascii_digit())
+            && v.chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == '-');
+        if !ok {
+            return None;
+        }
+        v.split(['.', '-'])
+            .filter(|p| !p.is_empty())
+            .map(|p| p.parse().ok())
+            .collect()
+    }
+    let (mut x, mut y) = (parts(a)?, parts(b)?);
+    let n = x.len().max(y.len());
+    x.resize(n, 0);
+    y.resize(n, 0);
+    Some(x.cmp(&y))
+}
+
+/// PAF's test of the `notify` meta attribute: true, on, yes, y or 1, in
+/// any case.
+pub fn notify_is_true(v: Option<&str>) -> bool {
+    v.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "true" | "on" | "yes" | "y" | "1"
+        )
+    })
+}
+
+/// What the checks learnt, for the actions.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    pub user: OsUser,
+    pub version: PgVersion,
+}
+
+/// Steps 5-7 of the startup sequence: the directories and `PG_VERSION`.
+pub fn directories(cfg: &Config) -> Result<PgVersion, Failure> {
+    if !cfg.pgdata.is_dir() {
+        return Err(Failure::new(
+            OcfRc::ErrArgs,
+            format!("PGDATA \"{}\" does not exist", cfg.pgdata.display()),
+        ));
+    }
+    if !cfg.datadir.is_dir() {
+        return Err(Failure::new(
+            OcfRc::ErrArgs,
+            format!(
+                "data_directory \"{}\" does not exist",
+                cfg.datadir.display()
+            ),
+        ));
+    }
+    let file = cfg.datadir.join("PG_VERSION");
+    let text = match std::fs::read(&file) {
+        Ok(t) if !t.is_empty() => t,
+        Ok(_) => {
+            return Err(Failure::new(
+                OcfRc::ErrArgs,
+                format!("PG_VERSION does not exist in \"{}\"", cfg.datadir.display()),
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Failure::new(
+                OcfRc::ErrArgs,
+                format!("PG_VERSION does not exist in \"{}\"", cfg.datadir.display()),
+            ))
+        }
+        Err(e) => {
+            return Err(Failure::new(
+                OcfRc::ErrArgs,
+                format!("Could not open file \"{}\": {e}", file.display()),
+            ))
+        }
+    };
+    let head = String::from_utf8_lossy(&text[..text.len().min(32)]).into_owned();
+    PgVersion::parse(head.trim_end_matches('\n')).ok_or_else(|| {
+        Failure::new(
+            OcfRc::ErrArgs,
+            format!(
+                "PG_VERSION in \"{}\" is not a PostgreSQL version: \"{}\"",
+                cfg.datadir.display(),
+                head.trim()
+            ),
+        )
+    })
+}
+
+/// `postgres -C <guc> -D <pgdata> <start_opts>`, as the PostgreSQL user.
+async fn show_setting(
+    cfg: &Config,
+    user: &OsUser,
+    guc: &str,
+    deadline: Deadline,
+) -> Result<String, Failure> {
+    let opts = shell_words::split(&cfg.start_opts).map_err(|e| {
+        Failure::configured(format!(
+            "start_opts \"{}\" cannot be split into arguments: {e}",
+            cfg.start_opts
+        ))
+    })?;
+    let out = Cmd::new(cfg.bin("postgres"))
+        .args(["-C", guc, "-D"])
+        .arg(&cfg.pgdata)
+        .args(opts)
+        .run_as(user)
+        .cwd("/")
+        .run(deadline)
+        .await;
+    // A missing or failing postgres reads as an empty value, as in PAF:
+    // the check below then names the setting.
+    Ok(match out {
+        Ok(o) if o.success() => o.stdout.trim_end_matches('\n').to_string(),
+        Ok(o) => {
+            tracing::warn!("postgres -C {guc} failed: {}", o.combined());
+            String::new()
+        }
+        Err(e) => {
+            tracing::warn!("postgres -C {guc}: {e}");
+            String::new()
+        }
+    })
+}
+
+/// The template checks of PostgreSQL 11 and older.
+fn check_template(path: &Path, node: &str) -> Result<(), Failure> {
+    if !path.is_file() {
+        return Err(Failure::new(
+            OcfRc::ErrArgs,
+            format!(
+                "Recovery template file \"{}\" does not exist",
+                path.display()
+            ),
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::new(
+            OcfRc::ErrArgs,
+            format!("Could not open file \"{}\": {e}", path.display()),
+        )
+    })?;
+    let setting = |name: &str, want: &str| {
+        text.lines()
+            .filter_map(conninfo::setting_line)
+            .any(|(k, v)| k == name && v == want)
+    };
+    if !setting("standby_mode", "on") {
+        return Err(Failure::new(
+            OcfRc::ErrArgs,
+            "Recovery template file must contain \"standby_mode = on\"",
+        ));
+    }
+    if !setting("recovery_target_timeline", "latest") {
+        return Err(Failure::new(
+            OcfRc::ErrArgs,
+            "Recovery template file must contain \"recovery_target_timeline = 'latest'\"",
+        ));
+    }
+    let names_node = text.lines().any(|l| {
+        conninfo::setting_line(l).is_some_and(|(k, _)| k == "primary_conninfo")
+            && conninfo::quoted_value(l)
+                .and_then(|v| conninfo::application_name(&v))
+                .is_some_and(|n| n == node)
+    });
+    if !names_node {
+        return Err(Failure::new(
+            OcfRc::ErrArgs,
+            format!(
+                "Recovery template file must contain in primary_conninfo parameter \
+             \"application_name={node}\""
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// PAF's `pgsql_validate_all`, in its order. Never contacts the instance.
+pub async fn validate_all(
+    cfg: &Config,
+    env: &OcfEnv,
+    node: &str,
+    version: PgVersion,
+    deadline: Deadline,
+) -> Result<Checked, Failure> {
+    let feature_set = env.param("crm_feature_set").unwrap_or("");
+    if version_cmp(feature_set, "3.0.9") != Some(Ordering::Greater) {
+        return Err(Failure::installed(format!(
+            "PAF v2.3.0 is compatible with Pacemaker 1.1.13 and greater (crm_feature_set \
+             is \"{feature_set}\", more than 3.0.9 is needed)"
+        )));
+    }
+    if !notify_is_true(env.meta("notify")) {
+        return Err(Failure::installed(
+            "You must set meta parameter notify=true for your \"master\" resource",
+        ));
+    }
+    // promoted-max (Pacemaker 2.1) or its legacy twin master-max.
+    let max = env.meta("promoted_max").or_else(|| env.meta("master_max"));
+    if max != Some("1") {
+        return Err(Failure::installed(
+            "You must set meta parameter master-max=1 for your \"master\" resource \
+             (promoted-max=1)",
+        ));
+    }
+
+    let user = match OsUser::lookup(&cfg.system_user) {
+        Ok(Some(u)) => u,
+        _ => {
+            return Err(Failure::new(
+                OcfRc::ErrArgs,
+                format!("System user \"{}\" does not exist", cfg.system_user),
+            ))
+        }
+    };
+
+    if version.at_least(12, 0) {
+        if cfg.recovery_template.exists() {
+            return Err(Failure::new(
+                OcfRc::ErrArgs,
+                format!(
+                    "Recovery template file \"{}\" is forbidden for PostgreSQL 12 and above",
+                    cfg.recovery_template.display()
+                ),
+            ));
+        }
+        let tl = show_setting(cfg, &user, "recovery_target_timeline", deadline).await?;
+        if tl != "latest" {
+            return Err(Failure::new(
+                OcfRc::ErrArgs,
+                format!(
+                    "Parameter \"recovery_target_timeline\" MUST be set to 'latest'. It is \
+                 currently set to '{tl}'"
+                ),
+            ));
+        }
+        let ci = show_setting(cfg, &user, "primary_conninfo", deadline).await?;
+        if conninfo::application_name(&ci).as_deref() != Some(node) {
+            return Err(Failure::new(
+                OcfRc::ErrArgs,
+                format!(
+                    "Parameter \"primary_conninfo\" MUST contain 'application_name={node}'. It \
+                 is currently set to '{ci}'"
+                ),
+            ));
+        }
+    } else {
+        check_template(&cfg.recovery_template, node)?;
+    }
+
+    if cfg.maxlag.is_none() {
+        return Err(Failure::installed(format!(
+            "maxlag is not a number: \"{}\"",
+            cfg.maxlag_text
+        )));
+    }
+    if cfg.pgport.is_none() {
+        return Err(Failure::configured(format!(
+            "pgport is not a port number: \"{}\"",
+            cfg.pgport_text
+        )));
+    }
+    if !version.at_least(9, 3) {
+        return Err(Failure::installed("Require 9.3 and more"));
+    }
+
+    let exec = |p: &str| crate::os::process::find_executable(&cfg.bin(p).to_string_lossy());
+    let waldump_ok = exec("pg_waldump").is_some() || exec("pg_xlogdump").is_some();
+    let tools = ["pg_ctl", "psql", "pg_controldata", "pg_isready"];
+    if !tools.iter().all(|t| exec(t).is_some()) || !waldump_ok {
+        let paths: Vec<String> = tools
+            .iter()
+            .chain(&["pg_waldump", "pg_xlogdump"])
+            .map(|t| cfg.bin(t).display().to_string())
+            .collect();
+        return Err(Failure::new(
+            OcfRc::ErrArgs,
+            format!(
+                "Missing one or more binary. Check following path: {}, {}, {}, {}, {} or {}",
+                paths[0], paths[1], paths[2], paths[3], paths[4], paths[5]
+            ),
+        ));
+    }
+
+    let cd = ControlData::read(&cfg.bin("pg_controldata"), &cfg.datadir, deadline).await?;
+    if !["hot_standby", "logical", "replica"]
+        .iter()
+        .any(|w| cd.wal_level.contains(w))
+    {
+        return Err(Failure::new(
+            OcfRc::ErrArgs,
+            format!(
+                "wal_level must be one of \"hot_standby\", \"logical\" or \"replica\" (it is \
+             \"{}\")",
+                cd.wal_level
+            ),
+        ));
+    }
+    Ok(Checked { user, version })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notify_words() {
+        for t in ["true", "TRUE", "on", "Yes", "y", "1"] {
+            assert!(notify_is_true(Some(t)), "{t}");
+        }
+        for f in [None, Some("false"), Some("ja"), Some(""), Some("0")] {
+            assert!(!notify_is_true(f), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn version_comparison() {
+        assert_eq!(version_cmp("3.0.10", "3.0.9"), Some(Ordering::Greater));
+        assert_eq!(version_cmp("3.0.9", "3.0.9"), Some(Ordering::Equal));
+        assert_eq!(version_cmp("3.16.2", "3.0.9"), Some(Ordering::Greater));
+        assert_eq!(version_cmp("3.1", "3.0.9"), Some(Ordering::Greater));
+        assert_eq!(version_cmp("", "3.0.9"), None);
+        assert_eq!(version_cmp("abc", "3.0.9"), None);
+        assert_eq!(version_cmp("3.0.", "3.0.9"), None);
+    }
+
+    #[test]
+    fn template_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("recovery.conf.pcmk");
+        let reason = |text: &str| {
+            std::fs::write(&t, text).unwrap();
+            check_template(&t, "srv1").err().map(|f| f.reason)
+        };
+        let good = "standby_mode = on\nrecovery_target_timeline = 'latest'\n\
+                    primary_conninfo = 'host=vip application_name=srv1'\n";
+        assert_eq!(reason(good), None);
+        assert!(reason("recovery_target_timeline = latest\n")
+            .unwrap()
+            .contains("standby_mode"));
+        assert!(reason("standby_mode = 'on'\n")
+            .unwrap()
+            .contains("recovery_target_timeline"));
+        assert!(reason(&good.replace("srv1", "srv10"))
+            .unwrap()
+            .contains("application_name=srv1"));
+        std::fs::remove_file(&t).unwrap();
+        assert!(check_template(&t, "srv1")
+            .unwrap_err()
+            .reason
+            .contains("does not exist"));
+    }
+}
