@@ -36,6 +36,11 @@ pub struct Invocation {
     /// pgsql-ra(8) as roff. The packages build the installed page with it.
     /// Given with an action it is ignored, as any extra argument is.
     pub man: bool,
+    /// A `--param` among the extra arguments (after a word following the
+    /// action): ignored like every extra argument (OCF), but an operator who
+    /// typed it meant it, so the caller says so instead of running with a
+    /// different configuration silently.
+    pub late_params: bool,
 }
 
 fn command(program: &str) -> Command {
@@ -98,11 +103,17 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, clap::Error> {
         }
     }
     let action = m.get_one::<String>("action").cloned();
+    let late_params = m
+        .get_many::<String>("extra")
+        .into_iter()
+        .flatten()
+        .any(|a| a == "--param" || a == "-p" || a.starts_with("--param=") || a.starts_with("-p"));
     Ok(Invocation {
         program,
         man: m.get_flag("man") && action.is_none(),
         action,
         params,
+        late_params,
     })
 }
 
@@ -141,6 +152,26 @@ mod tests {
     fn extra_arguments_are_ignored() {
         let i = p(&["pgsql", "monitor", "extra", "-x"]);
         assert_eq!(i.action.as_deref(), Some("monitor"));
+    }
+
+    #[test]
+    fn params_after_the_action_are_noticed() {
+        // Right after the action clap still reads it as an option.
+        let i = p(&["pgsql", "monitor", "--param", "a=b"]);
+        assert!(!i.late_params);
+        assert_eq!(i.params, vec![("a".into(), "b".into())]);
+        // After an extra argument everything is extra.
+        for late in [
+            &["pgsql", "monitor", "x", "--param", "a=b"][..],
+            &["pgsql", "monitor", "x", "-p", "a=b"],
+            &["pgsql", "monitor", "x", "--param=a=b"],
+        ] {
+            let i = p(late);
+            assert!(i.late_params, "{late:?}");
+            assert!(i.params.is_empty());
+            assert_eq!(i.action.as_deref(), Some("monitor"));
+        }
+        assert!(!p(&["pgsql", "monitor", "extra"]).late_params);
     }
 
     #[test]

@@ -37,6 +37,13 @@ fn main() -> ExitCode {
             .write_all(agents::pgsql::doc::man_page().as_bytes());
         return ExitCode::SUCCESS;
     }
+    if inv.late_params {
+        eprintln!(
+            "{}: a --param among extra arguments is ignored (like every extra \
+             argument); put it before the action: {} --param KEY=VALUE ACTION",
+            inv.program, inv.program
+        );
+    }
     let env = OcfEnv::from_process(&inv.params);
     let personality = Personality::from_argv0(&inv.program);
     let script = inv
