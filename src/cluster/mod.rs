@@ -84,6 +84,18 @@ fn is_missing(out: &Output) -> bool {
     matches!(out.status.code(), Some(105) | Some(6))
 }
 
+/// A `--query --quiet` answer: the value, `None` for "no such attribute",
+/// or the failure.
+fn queried(cmd: &Cmd, out: &Output) -> Result<Option<String>, ClusterError> {
+    if out.success() {
+        Ok(Some(out.stdout.trim_end_matches('\n').to_string()))
+    } else if is_missing(out) {
+        Ok(None)
+    } else {
+        Err(ClusterError::from_output(cmd, out))
+    }
+}
+
 /// Access to Pacemaker for one resource instance during one operation.
 #[derive(Clone, Debug)]
 pub struct Pacemaker {
@@ -139,13 +151,7 @@ impl Pacemaker {
             "--quiet".into(),
         ]);
         let out = self.run(&cmd, self.forever_timeout).await?;
-        if out.success() {
-            Ok(Some(out.stdout.trim_end_matches('\n').to_string()))
-        } else if is_missing(&out) {
-            Ok(None)
-        } else {
-            Err(ClusterError::from_output(&cmd, &out))
-        }
+        queried(&cmd, &out)
     }
 
     /// Sets an attribute, retrying until the operation deadline (the
@@ -217,11 +223,7 @@ impl Pacemaker {
             "--quiet".into(),
         ]);
         let out = self.run(&cmd, self.forever_timeout).await?;
-        if out.success() {
-            Ok(Some(out.stdout.trim_end_matches('\n').to_string()))
-        } else if is_missing(&out) {
-            Ok(None)
-        } else if is_unknown_option(&out) {
+        if !out.success() && !is_missing(&out) && is_unknown_option(&out) {
             let legacy = Cmd::new(tool("crm_master")).args([
                 "--lifetime=forever".to_string(),
                 format!("--node={node}"),
@@ -229,16 +231,9 @@ impl Pacemaker {
                 "--quiet".into(),
             ]);
             let out = self.run(&legacy, self.forever_timeout).await?;
-            if out.success() {
-                Ok(Some(out.stdout.trim_end_matches('\n').to_string()))
-            } else if is_missing(&out) {
-                Ok(None)
-            } else {
-                Err(ClusterError::from_output(&legacy, &out))
-            }
-        } else {
-            Err(ClusterError::from_output(&cmd, &out))
+            return queried(&legacy, &out);
         }
+        queried(&cmd, &out)
     }
 
     /// Sets `node`'s permanent promotion score and waits until it reads
