@@ -561,3 +561,109 @@ fn cut_off_sync_standby_does_not_hold_commits_until_wal_sender_timeout() {
         .psql("create table after_cut(x int); insert into after_cut values (1)")
         .unwrap();
 }
+
+/// A standby's monitor costs most when it starts `crm_mon` (performance.md).
+/// Once a full check found it steady and its WAL receiver still streams from
+/// master_ip, it calls no cluster tool; anything that may change the
+/// picture (another action on the node, the receiver not streaming, the note
+/// older than a minute, a probe) brings the full check back.
+#[test]
+fn steady_standby_monitor_calls_no_cluster_tool_until_something_changes() {
+    let (n1, n2) = pair();
+    let fc = FakeCluster::new(&["node1", "node2"]);
+    let a1 = agent(&fc, &n1, "sync", ADDR1).param("check_wal_receiver", "true");
+    let a2 = agent(&fc, &n2, "sync", ADDR1).param("check_wal_receiver", "true");
+    assert_rc(&a1.run("start"), 0);
+    assert_rc(&a2.run("start"), 0);
+    assert_rc(&a1.run("promote"), 0);
+    fc.set_role("pgsql", "node1", "Promoted");
+    fc.set_role("pgsql", "node2", "Unpromoted");
+    let streaming = || {
+        n2.pg
+            .psql("select status from pg_stat_wal_receiver")
+            .is_ok_and(|s| s == "streaming")
+    };
+    assert!(wait_for(Duration::from_secs(20), streaming), "no standby");
+    let m1 = a1.clone().recurring().meta("role", "Promoted");
+    assert_rc(&m1.run("monitor"), 8);
+    let m2 = a2.clone().recurring();
+    let note = n2.pg.tmpdir().join(".pgsql-steady-standby");
+    let full = |why: &str| {
+        fc.clear_calls();
+        assert_rc(&m2.run("monitor"), 0);
+        assert_eq!(fc.calls_of("crm_mon").len(), 1, "{why}: {:?}", fc.calls());
+    };
+    let fast = |why: &str| {
+        fc.clear_calls();
+        assert_rc(&m2.run("monitor"), 0);
+        assert_eq!(fc.calls(), [], "{why}");
+    };
+
+    // The first look writes receiver-status: not steady yet. The second
+    // writes nothing and leaves the note.
+    full("first monitor");
+    assert!(!note.exists());
+    assert_eq!(
+        fc.attr("node2", "reboot", "pgsql-receiver-status")
+            .as_deref(),
+        Some("normal")
+    );
+    full("second monitor");
+    assert!(note.exists(), "a steady full check leaves the note");
+    fast("steady");
+    fast("still steady");
+
+    // Any other action on the node forgets the note.
+    let out = a2
+        .clone()
+        .meta("notify_type", "pre")
+        .meta("notify_operation", "start")
+        .meta("notify_start_uname", "node2")
+        .meta("notify_master_uname", "node1")
+        .run("notify");
+    assert_rc(&out, 0);
+    assert!(!note.exists(), "notify kept the note");
+    full("after a notification");
+    fast("steady again");
+
+    // A probe always takes the full look.
+    fc.clear_calls();
+    assert_rc(&a2.run("monitor"), 0);
+    assert_eq!(fc.calls_of("crm_mon").len(), 1, "probe: {:?}", fc.calls());
+    fast("after the probe");
+
+    // A note is trusted for a minute only, and never one that does not
+    // parse.
+    let stale = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 61;
+    std::fs::write(&note, format!("checked={stale}\nreceiver-status=normal\n")).unwrap();
+    full("stale note");
+    std::fs::write(&note, "checked=soon\n").unwrap();
+    full("damaged note");
+    fast("renewed");
+
+    // The primary goes away: the receiver stops streaming, the full check
+    // finds no promoted instance and does what the reference does.
+    assert_rc(&a1.run("stop"), 0);
+    fc.set_role("pgsql", "node1", "Stopped");
+    assert!(
+        wait_for(Duration::from_secs(10), || !streaming()),
+        "the receiver still streams from a stopped primary"
+    );
+    full("primary stopped");
+    assert!(!note.exists(), "no note without a primary");
+    assert_eq!(
+        fc.attr("node2", "reboot", "pgsql-status").as_deref(),
+        Some("HS:alone")
+    );
+    assert_eq!(
+        fc.attr("node2", "reboot", "pgsql-receiver-status")
+            .as_deref(),
+        Some("ERROR")
+    );
+    full("still no primary");
+    assert_rc(&a2.run("stop"), 0);
+}

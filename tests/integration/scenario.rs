@@ -1034,7 +1034,10 @@ for r, v in sorted(d.get("resources", {}).items()):
                     .collect();
                 names.sort();
                 for f in names {
-                    if f == "recovery.conf" || f == "rep_mode.conf" {
+                    // Our steady-standby note is private to our agent
+                    // (compatibility.md #29k): nothing reads it but our monitor.
+                    if f == "recovery.conf" || f == "rep_mode.conf" || f == ".pgsql-steady-standby"
+                    {
                         continue;
                     }
                     if f.starts_with("xlog_note.") {

@@ -200,6 +200,9 @@ impl Pgsql {
         }
         if self.cfg.rep_mode.is_replication() && self.action != Action::Status {
             let repl = replication::Repl::new(self).await;
+            if self.action != Action::Monitor {
+                repl.forget_steady();
+            }
             return match self.action {
                 Action::Monitor => repl.monitor().await,
                 Action::Start => repl.start().await,

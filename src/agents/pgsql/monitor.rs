@@ -22,6 +22,23 @@ pub(super) enum ServerRole {
     Standby,
 }
 
+/// What `pg_stat_wal_receiver` shows (no row: both `None`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct WalReceiver {
+    pub status: Option<String>,
+    /// `sender_host`; PostgreSQL 10 has no such column.
+    pub sender_host: Option<String>,
+}
+
+impl WalReceiver {
+    /// Streaming from `host` (PostgreSQL 10, which does not show the host:
+    /// streaming at all).
+    pub fn streams_from(&self, host: &str, host_shown: bool) -> bool {
+        self.status.as_deref() == Some("streaming")
+            && (!host_shown || self.sender_host.as_deref() == Some(host))
+    }
+}
+
 /// The outcome of one look at the server.
 pub(super) enum Health {
     Down,
@@ -30,6 +47,8 @@ pub(super) enum Health {
     Up {
         role: ServerRole,
         session: Session,
+        /// `pg_stat_wal_receiver`, when asked for (`health_with`).
+        receiver: Option<WalReceiver>,
     },
     /// The postmaster lives but SQL failed.
     Unresponsive(PidFile, SqlError),
@@ -41,17 +60,43 @@ impl Pgsql {
     /// `monitor_sql` only runs on a primary, and only when it was changed
     /// from the default (as in the reference).
     pub(super) async fn health(&self) -> Health {
+        self.health_with(false).await
+    }
+
+    /// `health`, and with `receiver` (replication mode) the WAL receiver's
+    /// state read in the same round trip.
+    pub(super) async fn health_with(&self, receiver: bool) -> Health {
         let Some(pf) = postmaster_alive(&self.cfg.pgdata, &self.dba) else {
             return Health::Down;
         };
         let result = async {
             let session = self.connect(Some(&pf)).await?;
+            let mut wal_receiver = None;
             let role = if self.cfg.rep_mode.is_replication() {
-                match session
-                    .query_value("select pg_is_in_recovery()")
+                let sql = match (receiver, self.sender_host_shown()) {
+                    (false, _) => "select pg_is_in_recovery()",
+                    (true, true) => {
+                        "select pg_is_in_recovery(), r.status, r.sender_host \
+                         from (select 1) one left join pg_stat_wal_receiver r on true"
+                    }
+                    (true, false) => {
+                        "select pg_is_in_recovery(), r.status, null \
+                         from (select 1) one left join pg_stat_wal_receiver r on true"
+                    }
+                };
+                let row = session
+                    .simple_query(sql)
                     .await?
-                    .as_deref()
-                {
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default();
+                if receiver {
+                    wal_receiver = Some(WalReceiver {
+                        status: row.get(1).cloned().flatten(),
+                        sender_host: row.get(2).cloned().flatten(),
+                    });
+                }
+                match row.first().cloned().flatten().as_deref() {
                     Some("t") => ServerRole::Standby,
                     Some("f") => {
                         if self.cfg.monitor_sql != DEFAULT_MONITOR_SQL {
@@ -70,13 +115,22 @@ impl Pgsql {
                 session.simple_query(&self.cfg.monitor_sql).await?;
                 ServerRole::Standalone
             };
-            Ok((role, session))
+            Ok((role, session, wal_receiver))
         }
         .await;
         match result {
-            Ok((role, session)) => Health::Up { role, session },
+            Ok((role, session, receiver)) => Health::Up {
+                role,
+                session,
+                receiver,
+            },
             Err(e) => Health::Unresponsive(pf, e),
         }
+    }
+
+    /// `pg_stat_wal_receiver.sender_host` exists from PostgreSQL 11 on.
+    pub(super) fn sender_host_shown(&self) -> bool {
+        self.facts.version.is_some_and(|v| v.at_least(11, 0))
     }
 
     pub(super) async fn monitor(&self) -> ActionResult {
@@ -101,25 +155,35 @@ impl Pgsql {
 
     /// `<rsc>-receiver-status`: "normal" when a walreceiver child of our
     /// postmaster exists, "normal (master)" on a primary, "ERROR" otherwise.
-    /// `shown` is the value a cluster snapshot of this invocation holds, if
-    /// any: an equal value is not written again (an `attrd_updater` process
-    /// per monitor for nothing).
-    pub(super) async fn publish_wal_receiver_status(&self, rc: &ActionResult, shown: Option<&str>) {
-        let value = match PidFile::read(&self.cfg.pgdata) {
+    pub(super) fn wal_receiver_value(&self, rc: &ActionResult) -> &'static str {
+        match PidFile::read(&self.cfg.pgdata) {
             Some(pf) if has_wal_receiver(pf.pid) => "normal",
             _ if matches!(rc, Ok(OcfRc::RunningPromoted)) => "normal (master)",
             _ => {
                 tracing::warn!("wal receiver process is not running");
                 "ERROR"
             }
-        };
+        }
+    }
+
+    /// Publishes `<rsc>-receiver-status` (see `wal_receiver_value`) and
+    /// returns the value. `shown` is the value a cluster snapshot of this
+    /// invocation holds, if any: an equal value is not written again (an
+    /// `attrd_updater` process per monitor for nothing).
+    pub(super) async fn publish_wal_receiver_status(
+        &self,
+        rc: &ActionResult,
+        shown: Option<&str>,
+    ) -> &'static str {
+        let value = self.wal_receiver_value(rc);
         if shown == Some(value) {
-            return;
+            return value;
         }
         let name = format!("{}-receiver-status", self.env.resource_name());
         if let Err(e) = attrd::update(&name, Some(value), self.attr_deadline()).await {
             tracing::warn!("cannot publish {name}: {e}");
         }
+        value
     }
 
     /// Cluster-attribute writes get `crm_attr_timeout`, within the operation.

@@ -1,6 +1,7 @@
 //! `start`, `stop` and `monitor` in replication mode.
 
 use super::slaves::{CAN_NOT_PROMOTE, PROMOTE_ME};
+use super::steady::{self, SteadyNote};
 use super::{election, Repl};
 use crate::agents::pgsql::monitor::{Health, ServerRole};
 use crate::agents::pgsql::stop::StopMode;
@@ -86,35 +87,61 @@ impl Repl<'_> {
     /// `pgsql_monitor` in replication mode.
     pub(in crate::agents::pgsql) async fn monitor(&self) -> ActionResult {
         let probe = self.pg.env.interval_ms() == 0;
-        // Both roles need the crm_mon snapshot once the server answers. It
-        // is taken while we connect to PostgreSQL: crm_mon costs ~10 ms of
-        // wall time, mostly its own start-up, and the two overlap
+        let alive =
+            crate::pg::pidfile::postmaster_alive(&self.pg.cfg.pgdata, &self.pg.dba).is_some();
+        let note_path = self.steady_note_path();
+        // A fresh note of the last full check (steady.rs): most likely a
+        // standby with nothing to do, so no crm_mon unless it turns out not
+        // to be.
+        let note = if alive && !probe {
+            SteadyNote::read_fresh(&note_path)
+        } else {
+            None
+        };
+        // Otherwise both roles need the crm_mon snapshot once the server
+        // answers. It is taken while we connect to PostgreSQL: crm_mon costs
+        // ~10 ms of wall time, mostly its own start-up, and the two overlap
         // (docs/performance.md). Only when a postmaster lives: a stopped
         // instance's monitor needs no snapshot. Should the early crm_mon
         // fail, ensure_view asks once more and reports that error.
-        let alive =
-            crate::pg::pidfile::postmaster_alive(&self.pg.cfg.pgdata, &self.pg.dba).is_some();
-        let health = if alive {
-            let (health, view) = tokio::join!(self.pg.health(), self.pm.status(&self.rsc));
+        let health = if alive && note.is_none() {
+            let (health, view) = tokio::join!(self.pg.health_with(true), self.pm.status(&self.rsc));
             if let Ok(st) = view {
                 *self.view.borrow_mut() = Some(st);
             }
             health
         } else {
-            self.pg.health().await
+            self.pg.health_with(true).await
         };
-        let (role, session) = match health {
+        let (role, session, receiver) = match health {
             Health::Down => {
                 tracing::info!("PostgreSQL is down");
+                steady::forget(&note_path);
                 return Err(self.pg.not_running());
             }
             Health::Unresponsive(_, e) => {
+                steady::forget(&note_path);
                 return Err(Failure::generic(format!(
                     "Can't get PostgreSQL recovery status. {e}"
-                )))
+                )));
             }
-            Health::Up { role, session } => (role, session),
+            Health::Up {
+                role,
+                session,
+                receiver,
+            } => (role, session, receiver.unwrap_or_default()),
         };
+        let streaming = receiver.streams_from(&self.pg.cfg.master_ip, self.pg.sender_host_shown());
+        if let Some(note) = &note {
+            if role != ServerRole::Primary && streaming && self.note_holds(note) {
+                tracing::debug!(
+                    "steady standby (checked at {}): no cluster call",
+                    note.checked
+                );
+                return Ok(OcfRc::Success);
+            }
+        }
+        let mut steady = false;
         let result = match role {
             ServerRole::Primary => {
                 if probe
@@ -128,9 +155,11 @@ impl Repl<'_> {
                 if probe {
                     self.set_own_score(CAN_NOT_PROMOTE, false).await?;
                 }
-                self.standby_monitor(&session).await
+                steady = self.standby_monitor(&session).await? && streaming;
+                Ok(OcfRc::Success)
             }
         };
+        let mut receiver_status = None;
         if self.pg.cfg.check_wal_receiver {
             // Both roles took a crm_mon snapshot above (unless they failed
             // first). It shows the value attrd last wrote to the CIB; after a
@@ -142,11 +171,37 @@ impl Repl<'_> {
                 v.attr(&self.me, &self.attr_receiver_status())
                     .map(str::to_string)
             });
-            self.pg
+            let value = self
+                .pg
                 .publish_wal_receiver_status(&result, shown.as_deref())
                 .await;
+            // Steady only if nothing was written: the CIB already held it.
+            steady &= shown.as_deref() == Some(value);
+            receiver_status = Some(value);
+        }
+        if steady {
+            SteadyNote::new(receiver_status).write(&note_path);
+        } else {
+            steady::forget(&note_path);
         }
         result
+    }
+
+    /// With the WAL receiver streaming, the note of the last full check
+    /// still holds if `<rsc>-receiver-status` would be written as it was
+    /// then: "normal" (a streaming receiver is a walreceiver process, no need
+    /// to look for it in /proc).
+    fn note_holds(&self, note: &SteadyNote) -> bool {
+        !self.pg.cfg.check_wal_receiver || note.receiver_status.as_deref() == Some("normal")
+    }
+
+    pub(in crate::agents::pgsql) fn steady_note_path(&self) -> std::path::PathBuf {
+        steady::note_path(&self.pg.cfg.tmpdir, &self.rsc)
+    }
+
+    /// Every action but a monitor may change what a note says (steady.rs).
+    pub(in crate::agents::pgsql) fn forget_steady(&self) {
+        steady::forget(&self.steady_note_path());
     }
 
     pub(super) async fn primary_monitor(&self, session: &Session) -> ActionResult {
@@ -159,7 +214,10 @@ impl Repl<'_> {
         Ok(OcfRc::RunningPromoted)
     }
 
-    pub(super) async fn standby_monitor(&self, session: &Session) -> ActionResult {
+    /// The standby's rules. Returns whether it is steady: a promoted
+    /// instance exists and our data status is not DISCONNECT (then nothing
+    /// was written).
+    pub(super) async fn standby_monitor(&self, session: &Session) -> Result<bool, Failure> {
         self.ensure_view().await?;
         if !self.with_view(|v| v.has_promoted()) {
             tracing::info!("Master does not exist.");
@@ -167,9 +225,12 @@ impl Repl<'_> {
             if self.have_master_right(session).await? {
                 election::clear_notes(&self.pg.cfg.tmpdir);
             }
-        } else if self.attr(&self.me, &self.attr_data_status()).as_deref() == Some("DISCONNECT") {
-            self.change_status(&self.me.clone(), "HS:alone").await?;
+            return Ok(false);
         }
-        Ok(OcfRc::Success)
+        if self.attr(&self.me, &self.attr_data_status()).as_deref() == Some("DISCONNECT") {
+            self.change_status(&self.me.clone(), "HS:alone").await?;
+            return Ok(false);
+        }
+        Ok(true)
     }
 }

@@ -20,6 +20,7 @@ mod rejoin;
 mod slaves;
 mod slots;
 mod standbys;
+mod steady;
 mod sync_names;
 mod vote;
 
