@@ -1681,3 +1681,70 @@ fn pgsqlms_promote_waits_for_missing_positions_within_the_timeout() {
     assert_eq!(in_recovery(c.pg(0)), "f");
     assert_rc(&c.agent(0).run("stop"), 0);
 }
+
+/// The primary's monitor reads the partition and every promotion score in
+/// one `crm_mon` (PAF: `crm_node --partition`, then one `crm_master --query`
+/// per node) and writes only a score that changed; a standby's monitor calls
+/// no cluster tool at all (and `pg_isready` is asked in process).
+#[test]
+fn pgsqlms_monitor_reads_partition_and_scores_in_one_crm_mon() {
+    let c = Paf::new(3, Kind::Ours);
+    c.point_vip(None);
+    assert_rc(&c.agent(0).run("start"), 0);
+    let first = [
+        ("active", "srv1"),
+        ("slave", "srv1"),
+        ("master", " "),
+        ("promote", "srv1"),
+        ("demote", " "),
+        ("start", " "),
+        ("stop", " "),
+    ];
+    assert_rc(&c.notify(0, "pre", "promote", &first), 0);
+    assert_rc(&c.agent(0).run("promote"), 0);
+    assert_rc(&c.notify(0, "post", "promote", &first), 0);
+    c.point_vip(Some(0));
+    for i in 1..3 {
+        assert_rc(&c.agent(i).run("start"), 0);
+    }
+    c.wait_streaming(0, 2);
+    wait_caught_up(&c, 0);
+    let primary = || c.agent(0).recurring().meta("role", "Promoted");
+    assert_rc(&primary().run("monitor"), 8);
+    let scores = || [c.score("srv2"), c.score("srv3")];
+    assert_eq!(
+        scores(),
+        [Some("1000".into()), Some("990".into())],
+        "{}",
+        c.fc.dump()
+    );
+
+    let tools = || -> Vec<String> { c.fc.calls().into_iter().map(|call| call.tool).collect() };
+    c.fc.clear_calls();
+    assert_rc(&primary().run("monitor"), 8);
+    assert_eq!(tools(), ["crm_mon"], "steady primary");
+
+    // A score changed behind its back is set right, and only that one.
+    c.set_score("srv3", "7");
+    c.fc.clear_calls();
+    assert_rc(&primary().run("monitor"), 8);
+    let writes: Vec<_> =
+        c.fc.calls()
+            .into_iter()
+            .filter(|call| call.tool != "crm_mon")
+            .collect();
+    // (The write is read back: set_score waits until the CIB shows it.)
+    assert!(
+        writes.iter().any(|w| w.has(&["--update=990"])),
+        "{writes:?}"
+    );
+    assert!(writes.iter().all(|w| w.has(&["--node=srv3"])), "{writes:?}");
+    assert_eq!(scores(), [Some("1000".into()), Some("990".into())]);
+
+    c.fc.clear_calls();
+    assert_rc(&c.agent(1).recurring().run("monitor"), 0);
+    assert_eq!(tools(), Vec::<String>::new(), "standby");
+    for i in (0..3).rev() {
+        let _ = c.agent(i).run("stop");
+    }
+}

@@ -1,7 +1,8 @@
 //! Where the local instance stands: PAF's monitor logic (spec §4.3).
 //!
-//! Three witnesses are combined: `pg_isready` (is something answering on
-//! pghost/pgport), the control file (how the instance last ran or ended) and
+//! Three witnesses are combined: what PAF asks `pg_isready` (is something
+//! answering on pghost/pgport; asked here in process, by the connection the
+//! next witness then uses), the control file (how the instance last ran or ended) and
 //! `pg_is_in_recovery()` (primary or standby). A stopped instance whose
 //! control file still says `in production` crashed as a primary (9); `in
 //! archive recovery`, as a standby (1). Start, stop, promote and demote
@@ -10,13 +11,33 @@
 //! On a primary, the monitor action (recurring or probe, not the checks
 //! inside other actions) also rewrites the standbys' promotion scores.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::controldata::DbState;
 use super::scores::{self, Note, ReplRow, Why};
 use super::Paf;
 use crate::ocf::{Action, ActionResult, Failure, OcfRc};
-use crate::pg::{Lsn, SqlError};
+use crate::pg::{Lsn, Session, SqlError};
+use tokio_postgres::error::SqlState;
+
+/// `pg_isready`'s answers (its exit codes 0, 1, 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ready {
+    Accepting,
+    Rejecting,
+    NoResponse,
+}
+
+impl Ready {
+    fn code(self) -> i32 {
+        match self {
+            Ready::Accepting => 0,
+            Ready::Rejecting => 1,
+            Ready::NoResponse => 2,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
@@ -90,78 +111,66 @@ impl Paf {
     /// The monitor logic. `monitor_action`: this is the monitor action
     /// itself (scores may be rewritten on a primary).
     pub async fn state(&self, monitor_action: bool) -> State {
-        let ready = match self.pg_isready().await {
-            Ok(rc) => rc,
-            Err(f) => return State::Failed(f),
-        };
+        let (ready, session) = self.ping().await;
         match ready {
-            0 => self.confirm_role(monitor_action).await,
-            1 => {
+            Ready::Accepting => self.confirm_role(monitor_action, session).await,
+            Ready::Rejecting => {
                 let settled = match self.settled_controldata().await {
                     Ok(s) => s,
                     Err(f) => return State::Failed(f),
                 };
                 match settled {
-                    Settled::Primary | Settled::Standby => match self.pg_isready().await {
-                        Ok(0) => self.confirm_role(monitor_action).await,
-                        Ok(rc) => {
+                    Settled::Primary | Settled::Standby => match self.ping().await {
+                        (Ready::Accepting, session) => {
+                            self.confirm_role(monitor_action, session).await
+                        }
+                        (rc, _) => {
                             tracing::info!(
                                 "If this instance is in warm standby, this resource agent only \
                                  supports hot standby"
                             );
                             State::Failed(Failure::generic(format!(
                                 "Instance \"{}\" controldata is not consistent with pg_isready \
-                                 (returned: {rc})",
-                                self.rsc
+                                 (returned: {})",
+                                self.rsc,
+                                rc.code()
                             )))
                         }
-                        Err(f) => State::Failed(f),
                     },
-                    Settled::Stopped => match self.pg_isready().await {
-                        Ok(2) => self.confirm_stopped().await,
-                        Ok(rc) => State::Failed(Failure::generic(format!(
+                    Settled::Stopped => match self.ping().await {
+                        (Ready::NoResponse, _) => self.confirm_stopped().await,
+                        (rc, _) => State::Failed(Failure::generic(format!(
                             "Instance \"{}\" controldata is not consistent with pg_isready \
-                             (returned: {rc})",
-                            self.rsc
+                             (returned: {})",
+                            self.rsc,
+                            rc.code()
                         ))),
-                        Err(f) => State::Failed(f),
                     },
                 }
             }
-            2 => self.confirm_stopped().await,
-            3 => State::Failed(Failure::configured(format!(
-                "Unknown error while checking if instance \"{}\" is listening (returned {ready})",
-                self.rsc
-            ))),
-            _ => State::Failed(Failure::generic(format!(
-                "Unexpected result when checking instance \"{}\" status",
-                self.rsc
-            ))),
+            Ready::NoResponse => self.confirm_stopped().await,
         }
     }
 
-    /// `pg_isready`'s exit code: 0 accepting, 1 rejecting, 2 no answer,
-    /// 3 no attempt.
-    async fn pg_isready(&self) -> Result<i32, Failure> {
-        let out = self
-            .pg_cmd("pg_isready")
-            .args(["-h", &self.cfg.pghost, "-p", &self.cfg.port().to_string()])
-            .args(["-d", "postgres", "-t", &self.wait_secs()])
-            .run(self.deadline)
-            .await
-            .map_err(|e| {
-                Failure::generic(format!(
-                    "Could not check if instance \"{}\" is listening: {e}",
-                    self.rsc
-                ))
-            })?;
-        out.status.code().ok_or_else(|| {
-            Failure::generic(format!(
-                "pg_isready for instance \"{}\" ended abnormally ({})",
-                self.rsc,
-                out.describe_status()
-            ))
-        })
+    /// `pg_isready -h pghost -p pgport -d postgres`, in process: the rules
+    /// of libpq's `PQping` applied to our own connection attempt, which, when
+    /// it succeeds, is the session the role check then uses (PAF starts
+    /// pg_isready and then psql: two processes and two server backends).
+    async fn ping(&self) -> (Ready, Option<Session>) {
+        match self.session().await {
+            Ok(s) => (Ready::Accepting, Some(s)),
+            // Starting up, shutting down, or not yet consistent.
+            Err(SqlError::Server { state, .. }) if state == SqlState::CANNOT_CONNECT_NOW => {
+                (Ready::Rejecting, None)
+            }
+            // Any other error the server sent (authentication, too many
+            // connections...) is an answer: PQping says "accepting".
+            Err(SqlError::Server { .. }) => (Ready::Accepting, None),
+            Err(e) => {
+                tracing::debug!("no answer from instance \"{}\": {e}", self.rsc);
+                (Ready::NoResponse, None)
+            }
+        }
     }
 
     /// The control file's state, waiting (within the deadline, where PAF
@@ -188,15 +197,19 @@ impl Paf {
         }
     }
 
-    async fn confirm_role(&self, monitor_action: bool) -> State {
-        let session = match self.session().await {
-            Ok(s) => s,
-            Err(e) => {
-                return State::Failed(Failure::generic(format!(
-                    "psql could not connect to instance \"{}\" ({e})",
-                    self.rsc
-                )))
-            }
+    /// `session`: the one `ping` opened, if it could.
+    async fn confirm_role(&self, monitor_action: bool, session: Option<Session>) -> State {
+        let session = match session {
+            Some(s) => s,
+            None => match self.session().await {
+                Ok(s) => s,
+                Err(e) => {
+                    return State::Failed(Failure::generic(format!(
+                        "psql could not connect to instance \"{}\" ({e})",
+                        self.rsc
+                    )))
+                }
+            },
         };
         let answer = session.query_value("SELECT pg_is_in_recovery()").await;
         match answer {
@@ -270,33 +283,15 @@ impl Paf {
                 }
             })
             .collect();
-        let partition = match self.pcmk.partition().await {
-            Ok(p) => p,
+        let (partition, current) = match self.partition_scores(&rows).await {
+            Ok(found) => found,
             Err(e) => {
                 // Scores are advice for the next promotion (which checks
                 // positions itself): a primary is not failed for them.
-                tracing::warn!("Could not list the partition's nodes, scores not updated: {e}");
+                tracing::warn!("{e}, scores not updated");
                 return Ok(());
             }
         };
-        let mut current = std::collections::BTreeMap::new();
-        for n in partition
-            .iter()
-            .chain(rows.iter().map(|r| &r.application_name))
-        {
-            if current.contains_key(n) || !partition.contains(n) {
-                continue;
-            }
-            match self.pcmk.promotion_score(n).await {
-                Ok(v) => {
-                    current.insert(n.clone(), v);
-                }
-                Err(e) => {
-                    tracing::warn!("Could not read the promotion score of {n}: {e}");
-                    return Ok(());
-                }
-            }
-        }
         let plan = scores::plan(
             &self.node,
             &rows,
@@ -348,6 +343,60 @@ impl Paf {
             }
         }
         Ok(())
+    }
+}
+
+impl Paf {
+    /// The nodes of our partition and their promotion scores. One `crm_mon`
+    /// answers both (PAF runs `crm_node --partition`, then `crm_master
+    /// --query` once per node: a Pacemaker tool start, ~6 ms of CPU, each).
+    /// `crm_mon` counts a node when it is online in our partition. A
+    /// unique clone's instance name (`rsc:N`) keeps the tools of PAF, which
+    /// know how its score attribute is named.
+    async fn partition_scores(
+        &self,
+        rows: &[ReplRow],
+    ) -> Result<(Vec<String>, BTreeMap<String, Option<String>>), String> {
+        if !self.pcmk.instance.contains(':') {
+            let st = self
+                .pcmk
+                .status(&self.rsc)
+                .await
+                .map_err(|e| format!("Could not read the cluster status: {e}"))?;
+            let name = format!("master-{}", self.pcmk.instance);
+            let partition: Vec<String> = st
+                .nodes
+                .iter()
+                .filter(|(_, online)| **online)
+                .map(|(n, _)| n.clone())
+                .collect();
+            let current = partition
+                .iter()
+                .map(|n| (n.clone(), st.attr(n, &name).map(str::to_string)))
+                .collect();
+            return Ok((partition, current));
+        }
+        let partition = self
+            .pcmk
+            .partition()
+            .await
+            .map_err(|e| format!("Could not list the partition's nodes: {e}"))?;
+        let mut current = BTreeMap::new();
+        for n in partition
+            .iter()
+            .chain(rows.iter().map(|r| &r.application_name))
+        {
+            if current.contains_key(n) || !partition.contains(n) {
+                continue;
+            }
+            let score = self
+                .pcmk
+                .promotion_score(n)
+                .await
+                .map_err(|e| format!("Could not read the promotion score of {n}: {e}"))?;
+            current.insert(n.clone(), score);
+        }
+        Ok((partition, current))
     }
 }
 
