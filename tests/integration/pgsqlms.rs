@@ -1748,3 +1748,49 @@ fn pgsqlms_monitor_reads_partition_and_scores_in_one_crm_mon() {
         let _ = c.agent(i).run("stop");
     }
 }
+
+/// A monitor of a running instance reads the settings PAF checks with
+/// `postgres -C` from the server (`pg_file_settings`, which parses the files
+/// as they are on disk now): a change not yet reloaded is caught as PAF
+/// catches it, with the same code and reason.
+#[test]
+fn pgsqlms_monitor_checks_settings_as_on_disk_like_postgres_c() {
+    let mut reasons = Vec::new();
+    for kind in [Kind::Ours, Kind::Stock] {
+        let c = Paf::new(1, kind);
+        let pg = c.pg(0);
+        assert_rc(&c.agent(0).run("start"), 0);
+        assert_rc(&c.agent(0).recurring().run("monitor"), 0);
+        let mut got = Vec::new();
+        for (set, reset) in [
+            (
+                "alter system set primary_conninfo = 'host=nowhere application_name=srv10'",
+                "alter system reset primary_conninfo",
+            ),
+            (
+                "alter system set recovery_target_timeline = 'current'",
+                "alter system reset recovery_target_timeline",
+            ),
+        ] {
+            pg.psql(set).unwrap();
+            let out = c.agent(0).recurring().run("monitor");
+            // (PAF 2.3.0 loses the closing quote of the first reason: the
+            // codes are compared, the reasons only for the parameter.)
+            let reason = out.exit_reason().unwrap_or_default();
+            let about = reason.split(" MUST").next().unwrap_or_default().to_string();
+            got.push((out.code, about));
+            pg.psql(reset).unwrap();
+            assert_rc(&c.agent(0).recurring().run("monitor"), 0);
+        }
+        assert_rc(&c.agent(0).run("stop"), 0);
+        reasons.push(got);
+    }
+    assert_eq!(reasons[0], reasons[1], "ours, then stock PAF");
+    assert_eq!(
+        reasons[0],
+        [
+            (2, "Parameter \"primary_conninfo\"".to_string()),
+            (2, "Parameter \"recovery_target_timeline\"".to_string())
+        ]
+    );
+}

@@ -56,6 +56,9 @@ pub struct Paf {
     pub action: Action,
     pub pcmk: Pacemaker,
     pub private: Private,
+    /// The monitor's session opened before the checks (`early_session`),
+    /// until the role check takes it.
+    pub early: std::cell::RefCell<Option<Session>>,
 }
 
 pub fn metadata_xml() -> String {
@@ -98,6 +101,44 @@ async fn local_node(env: &OcfEnv, deadline: Deadline) -> String {
         .unwrap_or_default()
 }
 
+/// How to reach the local instance: pghost and pgport, database
+/// `postgres`, as the PostgreSQL user (password from its `.pgpass`).
+fn conn_params(cfg: &Config, user: &OsUser) -> ConnParams {
+    let host = Host::from_libpq(&cfg.pghost);
+    let host_key = match &host {
+        Host::Socket(_) => "localhost".to_string(),
+        Host::Tcp(h) => h.clone(),
+    };
+    let passfile = std::env::var_os("PGPASSFILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| user.home.join(".pgpass"));
+    ConnParams {
+        password: pgpass::lookup(&passfile, &host_key, cfg.port(), "postgres", &user.name),
+        host,
+        port: cfg.port(),
+        user: user.name.clone(),
+        dbname: "postgres".into(),
+        os_user: Some(user.clone()),
+    }
+}
+
+/// A monitor of a live instance opens its session before the checks, so
+/// that they read the settings from it (validate.rs) and the role check
+/// uses it as well (state.rs): one connection per monitor. `None` when there
+/// is no live postmaster or no connection; everything then happens as
+/// without it.
+async fn early_session(cfg: &Config, deadline: Deadline) -> Option<Session> {
+    let user = OsUser::lookup(&cfg.system_user).ok().flatten()?;
+    crate::pg::pidfile::postmaster_alive(&cfg.datadir, &user)?;
+    match conn_params(cfg, &user).connect(deadline).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::debug!("no early session: {e}");
+            None
+        }
+    }
+}
+
 /// Runs one action (meta-data and methods are handled by the caller).
 pub fn run(action: Action, env: OcfEnv) -> ActionResult {
     if matches!(
@@ -122,7 +163,13 @@ pub fn run(action: Action, env: OcfEnv) -> ActionResult {
         };
         let node = local_node(&env, deadline).await;
         let rsc = env.resource_name().to_string();
-        let checked = validate::validate_all(&cfg, &env, &node, version, deadline).await;
+        let early = if action == Action::Monitor {
+            early_session(&cfg, deadline).await
+        } else {
+            None
+        };
+        let checked =
+            validate::validate_all(&cfg, &env, &node, version, deadline, early.as_ref()).await;
         let checked = match checked {
             Ok(c) => c,
             Err(f) => match invalid(action, probe, f, &cfg, version) {
@@ -153,6 +200,7 @@ pub fn run(action: Action, env: OcfEnv) -> ActionResult {
             rsc,
             deadline,
             action,
+            early: std::cell::RefCell::new(early),
         };
         paf.dispatch().await
     })
@@ -292,28 +340,7 @@ impl Paf {
     }
 
     fn conn_params(&self) -> ConnParams {
-        let host = Host::from_libpq(&self.cfg.pghost);
-        let host_key = match &host {
-            Host::Socket(_) => "localhost".to_string(),
-            Host::Tcp(h) => h.clone(),
-        };
-        let passfile = std::env::var_os("PGPASSFILE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| self.user.home.join(".pgpass"));
-        ConnParams {
-            password: pgpass::lookup(
-                &passfile,
-                &host_key,
-                self.cfg.port(),
-                "postgres",
-                &self.user.name,
-            ),
-            host,
-            port: self.cfg.port(),
-            user: self.user.name.clone(),
-            dbname: "postgres".into(),
-            os_user: Some(self.user.clone()),
-        }
+        conn_params(&self.cfg, &self.user)
     }
 
     /// A session with the local instance, as the PostgreSQL user.

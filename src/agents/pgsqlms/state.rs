@@ -157,6 +157,10 @@ impl Paf {
     /// it succeeds, is the session the role check then uses (PAF starts
     /// pg_isready and then psql: two processes and two server backends).
     async fn ping(&self) -> (Ready, Option<Session>) {
+        // The monitor's session opened before the checks: it answered.
+        if let Some(s) = self.early.borrow_mut().take() {
+            return (Ready::Accepting, Some(s));
+        }
         match self.session().await {
             Ok(s) => (Ready::Accepting, Some(s)),
             // Starting up, shutting down, or not yet consistent.
