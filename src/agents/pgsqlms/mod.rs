@@ -127,11 +127,11 @@ fn conn_params(cfg: &Config, user: &OsUser) -> ConnParams {
 /// uses it as well (state.rs): one connection per monitor. `None` when there
 /// is no live postmaster or no connection; everything then happens as
 /// without it.
-async fn early_session(cfg: &Config, deadline: Deadline) -> Option<Session> {
+async fn early_session(cfg: &Config, deadline: Deadline) -> Option<validate::Early> {
     let user = OsUser::lookup(&cfg.system_user).ok().flatten()?;
     crate::pg::pidfile::postmaster_alive(&cfg.datadir, &user)?;
     match conn_params(cfg, &user).connect(deadline).await {
-        Ok(s) => Some(s),
+        Ok(session) => Some(validate::Early { user, session }),
         Err(e) => {
             tracing::debug!("no early session: {e}");
             None
@@ -200,7 +200,7 @@ pub fn run(action: Action, env: OcfEnv) -> ActionResult {
             rsc,
             deadline,
             action,
-            early: std::cell::RefCell::new(early),
+            early: std::cell::RefCell::new(early.map(|e| e.session)),
         };
         paf.dispatch().await
     })

@@ -8,6 +8,7 @@
 //! `postgres -C` checks, which run as that user instead of root.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::config::Config;
@@ -112,23 +113,17 @@ pub fn directories(cfg: &Config) -> Result<PgVersion, Failure> {
 }
 
 /// What `postgres -C <guc> -D <pgdata> <start_opts>` prints, as the
-/// PostgreSQL user. With a session of the running instance, that instance
-/// reads its configuration files for us (`pg_file_settings` parses them at
-/// query time, `postgresql.auto.conf` and includes too): no `postgres`
-/// process, each of which costs ~12 ms of CPU (performance.md). Should the
-/// query fail (a user without the right to read the view), `postgres -C`.
+/// PostgreSQL user, unless `served` (read from the running server by
+/// `served_settings`) has it.
 async fn show_setting(
     cfg: &Config,
     user: &OsUser,
     guc: &str,
     deadline: Deadline,
-    live: Option<&Session>,
+    served: Option<&BTreeMap<String, String>>,
 ) -> Result<String, Failure> {
-    if let Some(session) = live {
-        match file_setting(session, guc).await {
-            Ok(v) => return Ok(v),
-            Err(e) => tracing::debug!("{guc} from pg_file_settings: {e}"),
-        }
+    if let Some(v) = served.and_then(|m| m.get(guc)) {
+        return Ok(v.clone());
     }
     let opts = shell_words::split(&cfg.start_opts).map_err(|e| {
         Failure::configured(format!(
@@ -159,44 +154,69 @@ async fn show_setting(
     })
 }
 
-/// The value `postgres -C` would print, from the running server: an option
-/// given on its command line (start_opts' `-c`, as `postgres -C` is given
-/// them too) wins, then the last line of the configuration files as they
-/// are now on disk, then the built-in default. Anything the view marks as an
-/// error (a file that does not parse, a value that cannot be applied without
-/// a restart or at all) is left to `postgres -C` itself, so that the answer
-/// stays PAF's.
-async fn file_setting(session: &Session, guc: &str) -> Result<String, SqlError> {
+/// The settings PAF checks with `postgres -C` (PostgreSQL 12+), from the
+/// running server, in one round trip: `pg_file_settings` parses the
+/// configuration files as they are on disk now (`postgresql.auto.conf` and
+/// includes too), so no `postgres` process (about 12 ms of CPU each,
+/// performance.md). The value `postgres -C` would print: an option given on
+/// the server's command line (start_opts' `-c`, which `postgres -C` is given
+/// too) wins, then the last line of the files, then the built-in default. A
+/// setting the view marks with an error (a value that needs a restart or is
+/// invalid), and every setting when a file does not parse, is left out: its
+/// `postgres -C` then answers, so the answer stays PAF's.
+async fn served_settings(session: &Session) -> Result<BTreeMap<String, String>, SqlError> {
+    // Two plain scans in one statement: a fresh backend plans a join of the
+    // two views (CTE, sort) several times slower than this.
     let rows = session
-        .query_texts(
-            "select s.source, current_setting(s.name), s.boot_val, f.setting, \
-                    (f.error is not null)::text, \
-                    exists (select 1 from pg_file_settings b \
-                             where b.name is null and b.error is not null)::text \
-               from pg_settings s \
-               left join lateral (select setting, error from pg_file_settings \
-                                   where name = s.name order by seqno desc limit 1) f \
-                      on true \
-              where s.name = $1",
-            &[guc],
+        .simple_query(
+            "select 'f', name, setting, (error is not null)::text, seqno::text \
+               from pg_file_settings \
+             union all \
+             select 's', name, source, setting, boot_val from pg_settings \
+              where name in ('recovery_target_timeline', 'primary_conninfo')",
         )
         .await?;
-    let row = rows
-        .into_iter()
-        .next()
-        .ok_or_else(|| SqlError::Protocol(format!("no setting {guc}")))?;
-    let col = |i: usize| row.get(i).cloned().flatten();
-    if col(4).as_deref() == Some("true") || col(5).as_deref() == Some("true") {
-        return Err(SqlError::Protocol(format!(
-            "pg_file_settings shows an error for {guc} or the files"
-        )));
+    Ok(settings_as_postgres_c(&rows))
+}
+
+/// The decision of `served_settings`, from its rows: `f` rows are
+/// `pg_file_settings` (name, setting, has error, seqno), `s` rows
+/// `pg_settings` (name, source, current value, built-in default).
+fn settings_as_postgres_c(rows: &[Vec<Option<String>>]) -> BTreeMap<String, String> {
+    let col = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten();
+    let mut last_line: BTreeMap<String, (i64, Option<String>)> = BTreeMap::new();
+    for r in rows.iter().filter(|r| col(r, 0).as_deref() == Some("f")) {
+        let failed = col(r, 3).as_deref() == Some("true");
+        let Some(name) = col(r, 1) else {
+            if failed {
+                // A file that does not parse: postgres -C fails, as PAF sees.
+                return BTreeMap::new();
+            }
+            continue;
+        };
+        let seqno = col(r, 4).and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
+        if last_line.get(&name).is_none_or(|(seen, _)| *seen <= seqno) {
+            last_line.insert(name, (seqno, if failed { None } else { col(r, 2) }));
+        }
     }
-    Ok(if col(0).as_deref() == Some("command line") {
-        col(1)
-    } else {
-        col(3).or_else(|| col(2))
+    let mut served = BTreeMap::new();
+    for r in rows.iter().filter(|r| col(r, 0).as_deref() == Some("s")) {
+        let Some(name) = col(r, 1) else { continue };
+        let value = if col(r, 2).as_deref() == Some("command line") {
+            col(r, 3)
+        } else {
+            match last_line.get(&name) {
+                // A line the view marks with an error: left to postgres -C.
+                Some((_, None)) => continue,
+                Some((_, Some(v))) => Some(v.clone()),
+                None => col(r, 4),
+            }
+        };
+        if let Some(v) = value {
+            served.insert(name, v);
+        }
     }
-    .unwrap_or_default())
+    served
 }
 
 /// The template checks of PostgreSQL 11 and older.
@@ -251,15 +271,22 @@ fn check_template(path: &Path, node: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// PAF's `pgsql_validate_all`, in its order. `live`: a session of the
-/// running instance, which then reads the settings (`show_setting`).
+/// A monitor's session with the running instance, opened before the checks
+/// (mod.rs), and the PostgreSQL user it was opened as.
+pub struct Early {
+    pub user: OsUser,
+    pub session: Session,
+}
+
+/// PAF's `pgsql_validate_all`, in its order. `early`: a session of the
+/// running instance, which then reads the settings (`served_settings`).
 pub async fn validate_all(
     cfg: &Config,
     env: &OcfEnv,
     node: &str,
     version: PgVersion,
     deadline: Deadline,
-    live: Option<&Session>,
+    early: Option<&Early>,
 ) -> Result<Checked, Failure> {
     let feature_set = env.param("crm_feature_set").unwrap_or("");
     if version_cmp(feature_set, "3.0.9") != Some(Ordering::Greater) {
@@ -282,7 +309,11 @@ pub async fn validate_all(
         ));
     }
 
-    let user = match OsUser::lookup(&cfg.system_user) {
+    let found = match early {
+        Some(e) => Ok(Some(e.user.clone())),
+        None => OsUser::lookup(&cfg.system_user),
+    };
+    let user = match found {
         Ok(Some(u)) => u,
         _ => {
             return Err(Failure::new(
@@ -302,7 +333,15 @@ pub async fn validate_all(
                 ),
             ));
         }
-        let tl = show_setting(cfg, &user, "recovery_target_timeline", deadline, live).await?;
+        let served = match early {
+            Some(e) => served_settings(&e.session)
+                .await
+                .map_err(|e| tracing::debug!("settings from pg_file_settings: {e}"))
+                .ok(),
+            None => None,
+        };
+        let served = served.as_ref();
+        let tl = show_setting(cfg, &user, "recovery_target_timeline", deadline, served).await?;
         if tl != "latest" {
             return Err(Failure::new(
                 OcfRc::ErrArgs,
@@ -312,7 +351,7 @@ pub async fn validate_all(
                 ),
             ));
         }
-        let ci = show_setting(cfg, &user, "primary_conninfo", deadline, live).await?;
+        let ci = show_setting(cfg, &user, "primary_conninfo", deadline, served).await?;
         if conninfo::application_name(&ci).as_deref() != Some(node) {
             return Err(Failure::new(
                 OcfRc::ErrArgs,
@@ -380,6 +419,62 @@ pub async fn validate_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(cells: &[Option<&str>]) -> Vec<Option<String>> {
+        cells.iter().map(|c| c.map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn settings_as_postgres_c_prints_them() {
+        let s = |name: &str, source: &str, cur: &str, boot: &str| {
+            row(&[Some("s"), Some(name), Some(source), Some(cur), Some(boot)])
+        };
+        let f = |name: Option<&str>, v: &str, err: bool, seq: &str| {
+            row(&[
+                Some("f"),
+                name,
+                Some(v),
+                Some(if err { "true" } else { "false" }),
+                Some(seq),
+            ])
+        };
+        let tl = "recovery_target_timeline";
+        let ci = "primary_conninfo";
+        // Not in the files: the built-in default, whatever runs now.
+        let got = settings_as_postgres_c(&[
+            s(tl, "default", "latest", "latest"),
+            s(ci, "default", "", ""),
+        ]);
+        assert_eq!(got.get(tl).map(String::as_str), Some("latest"));
+        assert_eq!(got.get(ci).map(String::as_str), Some(""));
+        // The last line wins, as on disk now (not yet reloaded).
+        let got = settings_as_postgres_c(&[
+            f(Some(ci), "host=a application_name=n1", false, "3"),
+            f(Some(ci), "host=b application_name=n2", false, "9"),
+            s(ci, "configuration file", "host=a application_name=n1", ""),
+        ]);
+        assert_eq!(
+            got.get(ci).map(String::as_str),
+            Some("host=b application_name=n2")
+        );
+        // The server's command line (start_opts' -c) wins over the files.
+        let got = settings_as_postgres_c(&[
+            f(Some(tl), "current", false, "1"),
+            s(tl, "command line", "latest", "latest"),
+        ]);
+        assert_eq!(got.get(tl).map(String::as_str), Some("latest"));
+        // A line with an error (pending restart, invalid) is left to
+        // postgres -C; a file that does not parse, everything.
+        let got = settings_as_postgres_c(&[
+            f(Some(tl), "current", true, "1"),
+            s(tl, "configuration file", "latest", "latest"),
+            s(ci, "default", "", ""),
+        ]);
+        assert!(!got.contains_key(tl));
+        assert!(got.contains_key(ci));
+        let got = settings_as_postgres_c(&[f(None, "", true, "1"), s(ci, "default", "", "")]);
+        assert!(got.is_empty());
+    }
 
     #[test]
     fn notify_words() {
