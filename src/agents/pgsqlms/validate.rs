@@ -195,7 +195,10 @@ fn settings_as_postgres_c(rows: &[Vec<Option<String>>]) -> BTreeMap<String, Stri
             continue;
         };
         let seqno = col(r, 4).and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
-        if last_line.get(&name).is_none_or(|(seen, _)| *seen <= seqno) {
+        if last_line
+            .get(&name)
+            .map_or(true, |(seen, _)| *seen <= seqno)
+        {
             last_line.insert(name, (seqno, if failed { None } else { col(r, 2) }));
         }
     }
