@@ -64,6 +64,16 @@ fn main() -> ExitCode {
             "unknown action '{word}'"
         ))));
     };
+    if env.var("OCF_RESOURCE_INSTANCE").is_none() && action.touches_cluster() {
+        // Pacemaker always sets it; by hand it is easy to forget, and the
+        // attributes would then be written under a name nothing reads.
+        eprintln!(
+            "{}: OCF_RESOURCE_INSTANCE is not set: the cluster attributes of this action are \
+             named after a resource \"default\" (master-default, default-status...); set it to \
+             the primitive's id, as Pacemaker does",
+            inv.program
+        );
+    }
     if personality == Personality::Pgsqlms {
         return finish(run_pgsqlms(action, env));
     }

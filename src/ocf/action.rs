@@ -56,6 +56,20 @@ impl Action {
             Action::Reload => "reload",
         }
     }
+
+    /// Actions that may read or write cluster attributes named after the
+    /// resource (`OCF_RESOURCE_INSTANCE`).
+    pub fn touches_cluster(self) -> bool {
+        matches!(
+            self,
+            Action::Start
+                | Action::Stop
+                | Action::Monitor
+                | Action::Promote
+                | Action::Demote
+                | Action::Notify
+        )
+    }
 }
 
 impl fmt::Display for Action {

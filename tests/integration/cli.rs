@@ -188,3 +188,32 @@ fn pgsqlms_meta_data_matches_the_committed_copy() {
         "meta-data differs from metadata/pgsqlms.xml; regenerate it"
     );
 }
+
+/// By hand, without `OCF_RESOURCE_INSTANCE`, attributes would be named after
+/// a resource "default" (`master-default`): said on stderr, the result is
+/// unchanged. Pacemaker always sets it, so a real run says nothing.
+#[test]
+fn missing_resource_instance_is_said_on_stderr() {
+    for name in ["pgsql", "pgsqlms"] {
+        let agent = Agent::program(our_binary(), name)
+            .param("pgdata", "/nonexistent/pgdata")
+            .param("datadir", "/nonexistent/pgdata");
+        let with = agent.clone().run("monitor");
+        assert!(
+            !with.stderr.contains("OCF_RESOURCE_INSTANCE"),
+            "{name}: {}",
+            with.stderr
+        );
+        let without = agent.env_remove("OCF_RESOURCE_INSTANCE").run("monitor");
+        assert!(
+            without.stderr.contains("OCF_RESOURCE_INSTANCE is not set"),
+            "{name}: {}",
+            without.stderr
+        );
+        assert_eq!(without.code, with.code, "{name}");
+        let meta = Agent::program(our_binary(), name)
+            .env_remove("OCF_RESOURCE_INSTANCE")
+            .run("meta-data");
+        assert!(!meta.stderr.contains("OCF_RESOURCE_INSTANCE"), "{name}");
+    }
+}
