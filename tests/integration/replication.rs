@@ -131,6 +131,16 @@ fn agent(fc: &FakeCluster, node: &Node, rep_mode: &str, master_ip: &str) -> Agen
     fc.apply(a, node.name)
 }
 
+/// node1 started and promoted, node2 started as its standby, and the fake
+/// cluster told so.
+fn start_primary_and_standby(fc: &FakeCluster, a1: &Agent, a2: &Agent) {
+    assert_rc(&a1.run("start"), 0);
+    assert_rc(&a2.run("start"), 0);
+    assert_rc(&a1.run("promote"), 0);
+    fc.set_role("pgsql", "node1", "Promoted");
+    fc.set_role("pgsql", "node2", "Unpromoted");
+}
+
 fn in_recovery(pg: &PgInstance) -> String {
     pg.psql("select pg_is_in_recovery()").unwrap()
 }
@@ -490,11 +500,7 @@ fn cut_off_sync_standby_does_not_hold_commits_until_wal_sender_timeout() {
     let fc = FakeCluster::new(&["node1", "node2"]);
     let a1 = agent(&fc, &n1, "sync", ADDR1);
     let a2 = agent(&fc, &n2, "sync", ADDR1);
-    assert_rc(&a1.run("start"), 0);
-    assert_rc(&a2.run("start"), 0);
-    assert_rc(&a1.run("promote"), 0);
-    fc.set_role("pgsql", "node1", "Promoted");
-    fc.set_role("pgsql", "node2", "Unpromoted");
+    start_primary_and_standby(&fc, &a1, &a2);
     let streaming = || {
         n1.pg
             .psql("select count(*) from pg_stat_replication where state = 'streaming'")
@@ -573,11 +579,7 @@ fn steady_standby_monitor_calls_no_cluster_tool_until_something_changes() {
     let fc = FakeCluster::new(&["node1", "node2"]);
     let a1 = agent(&fc, &n1, "sync", ADDR1).param("check_wal_receiver", "true");
     let a2 = agent(&fc, &n2, "sync", ADDR1).param("check_wal_receiver", "true");
-    assert_rc(&a1.run("start"), 0);
-    assert_rc(&a2.run("start"), 0);
-    assert_rc(&a1.run("promote"), 0);
-    fc.set_role("pgsql", "node1", "Promoted");
-    fc.set_role("pgsql", "node2", "Unpromoted");
+    start_primary_and_standby(&fc, &a1, &a2);
     let streaming = || {
         n2.pg
             .psql("select status from pg_stat_wal_receiver")
