@@ -24,8 +24,13 @@ pub enum AttrError {
 }
 
 /// Sets (`Some`) or deletes (`None`) a transient attribute of this node.
-pub async fn update(name: &str, value: Option<&str>, deadline: Deadline) -> Result<(), AttrError> {
-    let mut cmd = Cmd::new(crate::cluster::tool("attrd_updater")).args(["-n", name]);
+pub async fn update(
+    tools: &super::Tools,
+    name: &str,
+    value: Option<&str>,
+    deadline: Deadline,
+) -> Result<(), AttrError> {
+    let mut cmd = Cmd::new(tools.path("attrd_updater")).args(["-n", name]);
     cmd = match value {
         Some(v) => cmd.args(["-v", v]),
         None => cmd.arg("-D"),
@@ -51,6 +56,7 @@ pub struct Private {
     /// This node, as Pacemaker names it.
     pub local: String,
     pub deadline: Deadline,
+    pub tools: super::Tools,
 }
 
 /// How long one `attrd_updater` call may take.
@@ -64,7 +70,7 @@ impl Private {
     }
 
     fn cmd(&self, base: &str) -> Cmd {
-        Cmd::new(crate::cluster::tool("attrd_updater")).args([
+        Cmd::new(self.tools.path("attrd_updater")).args([
             "--private".to_string(),
             "--lifetime=reboot".into(),
             format!("--name={}", self.name(base)),

@@ -16,19 +16,29 @@ pub use status::ClusterStatus;
 use crate::ocf::Deadline;
 use crate::os::{Cmd, Output, RunError};
 
-/// A Pacemaker tool: from `HA_SBIN_DIR` when set (how the reference and its
-/// test harnesses locate them), else from PATH.
-pub fn tool(name: &str) -> PathBuf {
-    match std::env::var_os("HA_SBIN_DIR") {
-        Some(dir) if !dir.is_empty() => {
-            let p = PathBuf::from(dir).join(name);
-            if p.exists() {
-                p
-            } else {
-                PathBuf::from(name)
-            }
+/// Where Pacemaker's tools are: `HA_SBIN_DIR` when set (how the reference
+/// and its test harnesses locate them), else PATH.
+#[derive(Clone, Debug, Default)]
+pub struct Tools {
+    sbin: Option<PathBuf>,
+}
+
+impl Tools {
+    pub fn from_env(env: &crate::ocf::OcfEnv) -> Tools {
+        Tools {
+            sbin: env
+                .var("HA_SBIN_DIR")
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from),
         }
-        _ => PathBuf::from(name),
+    }
+
+    /// The program to run for tool `name`.
+    pub fn path(&self, name: &str) -> PathBuf {
+        match &self.sbin {
+            Some(dir) if dir.join(name).exists() => dir.join(name),
+            _ => PathBuf::from(name),
+        }
     }
 }
 
@@ -106,6 +116,7 @@ pub struct Pacemaker {
     pub deadline: Deadline,
     /// Bound of one permanent-attribute write (`crm_attr_timeout`).
     pub forever_timeout: Duration,
+    pub tools: Tools,
 }
 
 impl Pacemaker {
@@ -125,9 +136,14 @@ impl Pacemaker {
         // 11 ms call, see docs/performance.md). Pacemaker 1.1 (legacy) may
         // lack the option.
         let cmd = if legacy {
-            Cmd::new(tool("crm_mon")).args(["-1", "--as-xml", "-A"])
+            Cmd::new(self.tools.path("crm_mon")).args(["-1", "--as-xml", "-A"])
         } else {
-            Cmd::new(tool("crm_mon")).args(["-1", "--output-as=xml", "-A", "--fence-history=0"])
+            Cmd::new(self.tools.path("crm_mon")).args([
+                "-1",
+                "--output-as=xml",
+                "-A",
+                "--fence-history=0",
+            ])
         };
         let out = self.run(&cmd, Duration::from_secs(30)).await?;
         if !out.success() {
@@ -143,7 +159,7 @@ impl Pacemaker {
         lifetime: Lifetime,
         name: &str,
     ) -> Result<Option<String>, ClusterError> {
-        let cmd = Cmd::new(tool("crm_attribute")).args([
+        let cmd = Cmd::new(self.tools.path("crm_attribute")).args([
             lifetime.arg().to_string(),
             format!("--node={node}"),
             format!("--name={name}"),
@@ -163,7 +179,7 @@ impl Pacemaker {
         name: &str,
         value: &str,
     ) -> Result<(), ClusterError> {
-        let cmd = Cmd::new(tool("crm_attribute")).args([
+        let cmd = Cmd::new(self.tools.path("crm_attribute")).args([
             lifetime.arg().to_string(),
             format!("--node={node}"),
             format!("--name={name}"),
@@ -178,7 +194,7 @@ impl Pacemaker {
         lifetime: Lifetime,
         name: &str,
     ) -> Result<(), ClusterError> {
-        let cmd = Cmd::new(tool("crm_attribute")).args([
+        let cmd = Cmd::new(self.tools.path("crm_attribute")).args([
             lifetime.arg().to_string(),
             format!("--node={node}"),
             format!("--name={name}"),
@@ -192,7 +208,7 @@ impl Pacemaker {
     /// mis-parsing of `-p -v -INFINITY`; without `--promotion` (Pacemaker
     /// before 2.1) we fall back to `crm_master`.
     pub async fn set_own_score(&self, score: &str) -> Result<(), ClusterError> {
-        let cmd = Cmd::new(tool("crm_attribute")).args([
+        let cmd = Cmd::new(self.tools.path("crm_attribute")).args([
             format!("--promotion={}", self.instance),
             format!("--update={score}"),
         ]);
@@ -200,7 +216,7 @@ impl Pacemaker {
             Err(ClusterError::Failed { ref output, .. })
                 if output.contains("Unknown option") || output.contains("unrecognized option") =>
             {
-                let legacy = Cmd::new(tool("crm_master")).args([
+                let legacy = Cmd::new(self.tools.path("crm_master")).args([
                     "-l".to_string(),
                     "reboot".into(),
                     format!("--update={score}"),
@@ -215,7 +231,7 @@ impl Pacemaker {
     /// `master-<instance>` (what `crm_master --lifetime forever` writes).
     /// `Ok(None)` when it does not exist.
     pub async fn promotion_score(&self, node: &str) -> Result<Option<String>, ClusterError> {
-        let cmd = Cmd::new(tool("crm_attribute")).args([
+        let cmd = Cmd::new(self.tools.path("crm_attribute")).args([
             format!("--promotion={}", self.instance),
             "--lifetime=forever".into(),
             format!("--node={node}"),
@@ -224,7 +240,7 @@ impl Pacemaker {
         ]);
         let out = self.run(&cmd, self.forever_timeout).await?;
         if !out.success() && !is_missing(&out) && is_unknown_option(&out) {
-            let legacy = Cmd::new(tool("crm_master")).args([
+            let legacy = Cmd::new(self.tools.path("crm_master")).args([
                 "--lifetime=forever".to_string(),
                 format!("--node={node}"),
                 "--query".into(),
@@ -241,7 +257,7 @@ impl Pacemaker {
     /// Long options with `=` only: Pacemaker 2.1.5 mis-parses `-v -INFINITY`
     /// after `-p`.
     pub async fn set_promotion_score(&self, node: &str, score: &str) -> Result<(), ClusterError> {
-        let cmd = Cmd::new(tool("crm_attribute")).args([
+        let cmd = Cmd::new(self.tools.path("crm_attribute")).args([
             format!("--promotion={}", self.instance),
             "--lifetime=forever".into(),
             format!("--node={node}"),
@@ -251,7 +267,7 @@ impl Pacemaker {
             Err(ClusterError::Failed { ref output, .. })
                 if output.contains("Unknown option") || output.contains("unrecognized option") =>
             {
-                let legacy = Cmd::new(tool("crm_master")).args([
+                let legacy = Cmd::new(self.tools.path("crm_master")).args([
                     "--lifetime=forever".to_string(),
                     format!("--node={node}"),
                     format!("--update={score}"),
@@ -282,7 +298,7 @@ impl Pacemaker {
 
     /// `crm_node --partition`: the members of this node's partition.
     pub async fn partition(&self) -> Result<Vec<String>, ClusterError> {
-        let cmd = Cmd::new(tool("crm_node")).arg("--partition");
+        let cmd = Cmd::new(self.tools.path("crm_node")).arg("--partition");
         let out = self.run(&cmd, Duration::from_secs(10)).await?;
         if !out.success() {
             return Err(ClusterError::from_output(&cmd, &out));
@@ -293,7 +309,7 @@ impl Pacemaker {
     /// `crm_resource -B -r <instance> -N <node> -Q`: keep the resource off a
     /// node (used when a standby's data is newer than the new primary's).
     pub async fn ban(&self, node: &str) -> Result<(), ClusterError> {
-        let cmd = Cmd::new(tool("crm_resource")).args([
+        let cmd = Cmd::new(self.tools.path("crm_resource")).args([
             "-B".to_string(),
             "-r".into(),
             self.instance.clone(),
@@ -323,24 +339,25 @@ impl Pacemaker {
         }
     }
 
-    /// The local node name, lower-cased as the reference does: Pacemaker's
-    /// `OCF_RESKEY_CRM_meta_on_node` when given (no process needed), else
-    /// `crm_node -n`, else the kernel's host name.
+    /// This node's name as Pacemaker spells it: `OCF_RESKEY_CRM_meta_on_node`
+    /// when given (no process needed), else `crm_node -n`, else the
+    /// kernel's host name. The pgsql personality lower-cases it, as the
+    /// reference does; pgsqlms compares it with `application_name`, which
+    /// is case-sensitive, and keeps it as spelt.
     pub async fn local_node(&self, on_node: Option<&str>) -> String {
         if let Some(n) = on_node.filter(|n| !n.is_empty()) {
-            return n.to_ascii_lowercase();
+            return n.to_string();
         }
-        let cmd = Cmd::new(tool("crm_node")).arg("-n");
+        let cmd = Cmd::new(self.tools.path("crm_node")).arg("-n");
         if let Ok(out) = self.run(&cmd, Duration::from_secs(10)).await {
             let name = out.stdout.trim();
             if out.success() && !name.is_empty() {
-                return name.to_ascii_lowercase();
+                return name.to_string();
             }
         }
         nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_default()
-            .to_ascii_lowercase()
     }
 }

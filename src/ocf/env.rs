@@ -4,7 +4,10 @@
 //! as `OCF_RESKEY_<name>`, operation metadata as `OCF_RESKEY_CRM_meta_<name>`.
 //! Operators debugging by hand may give the same values with `--param k=v`,
 //! which win over the environment. Nothing else in the program reads the
-//! environment for these values, so a test can build an `OcfEnv` from a map.
+//! environment: the few other variables the agent honours (the program
+//! search path, libpq's `PGHOST`, `PGPASSWORD` and `PGPASSFILE`, the loader
+//! path handed to pg_ctl) are captured here too, so a test can build an
+//! `OcfEnv` from a map and see everything the agent would see.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -31,12 +34,57 @@ pub struct OcfEnv {
     /// The other `OCF_*`/`HA_*` variables the agent consults (tester hooks,
     /// logging, exit-reason prefix), keyed by their full name.
     pub vars: BTreeMap<String, String>,
+    /// The non-OCF variables the agent honours.
+    pub process: ProcessVars,
+}
+
+/// The process environment besides `OCF_*`, `HA_*` and `PCMK_*`: only what
+/// the agent uses, each with the rule libpq or the shell gives it.
+#[derive(Clone, Default)]
+pub struct ProcessVars {
+    /// `PATH`, for programs named without a directory.
+    pub path: Option<String>,
+    /// libpq's default host (a socket directory when it starts with `/`).
+    pub pghost: Option<String>,
+    /// libpq's password; never printed (see the `Debug` impl).
+    pub pgpassword: Option<String>,
+    /// libpq's password file instead of `~/.pgpass`.
+    pub pgpassfile: Option<String>,
+    /// The loader path pg_ctl and the server inherit.
+    pub ld_library_path: Option<String>,
+}
+
+impl std::fmt::Debug for ProcessVars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessVars")
+            .field("path", &self.path)
+            .field("pghost", &self.pghost)
+            .field("pgpassword", &self.pgpassword.as_ref().map(|_| "<hidden>"))
+            .field("pgpassfile", &self.pgpassfile)
+            .field("ld_library_path", &self.ld_library_path)
+            .finish()
+    }
+}
+
+impl ProcessVars {
+    /// `PGPASSWORD` when set and not empty (libpq ignores an empty one).
+    pub fn password(&self) -> Option<&str> {
+        self.pgpassword.as_deref().filter(|p| !p.is_empty())
+    }
+
+    /// `PGHOST` when set and not empty.
+    pub fn host(&self) -> Option<&str> {
+        self.pghost.as_deref().filter(|h| !h.is_empty())
+    }
 }
 
 impl OcfEnv {
     /// Reads the process environment and applies `--param` overrides.
     pub fn from_process(overrides: &[(String, String)]) -> OcfEnv {
-        Self::from_vars(std::env::vars(), overrides)
+        // vars_os: one variable that is not UTF-8 must not abort the agent.
+        let vars = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        Self::from_vars(vars, overrides)
     }
 
     pub fn from_vars<I>(vars: I, overrides: &[(String, String)]) -> OcfEnv
@@ -49,6 +97,16 @@ impl OcfEnv {
                 env.reskeys.insert(name.to_string(), v);
             } else if k.starts_with("OCF_") || k.starts_with("HA_") || k.starts_with("PCMK_") {
                 env.vars.insert(k, v);
+            } else {
+                let p = &mut env.process;
+                match k.as_str() {
+                    "PATH" => p.path = Some(v),
+                    "PGHOST" => p.pghost = Some(v),
+                    "PGPASSWORD" => p.pgpassword = Some(v),
+                    "PGPASSFILE" => p.pgpassfile = Some(v),
+                    "LD_LIBRARY_PATH" => p.ld_library_path = Some(v),
+                    _ => {}
+                }
             }
         }
         for (k, v) in overrides {
@@ -122,6 +180,16 @@ impl OcfEnv {
         })
     }
 
+    /// The operation's deadline: Pacemaker's timeout, else `advertised` (the
+    /// meta-data's timeout for the action, when run by hand), else 60 s.
+    pub fn deadline(&self, advertised: Option<Duration>) -> super::Deadline {
+        let timeout = self
+            .op_timeout()
+            .or(advertised)
+            .unwrap_or(Duration::from_secs(60));
+        super::Deadline::from_timeout(timeout)
+    }
+
     /// ocf-tester sets this to check that probes survive missing binaries.
     pub fn tester_fails_binaries(&self) -> bool {
         self.var("OCF_TESTER_FAIL_HAVE_BINARY") == Some("1")
@@ -161,6 +229,20 @@ mod tests {
         assert!(env(&[("OCF_RESKEY_CRM_meta_promoted_max", "1")]).is_promotable());
         assert!(!env(&[("OCF_RESKEY_CRM_meta_master_max", "0")]).is_promotable());
         assert!(!env(&[]).is_promotable());
+    }
+
+    #[test]
+    fn process_variables_are_captured_and_the_password_hidden() {
+        let e = env(&[
+            ("PATH", "/usr/bin"),
+            ("PGPASSWORD", "s3cret"),
+            ("PGHOST", ""),
+            ("HOME", "/root"),
+        ]);
+        assert_eq!(e.process.path.as_deref(), Some("/usr/bin"));
+        assert_eq!(e.process.password(), Some("s3cret"));
+        assert_eq!(e.process.host(), None);
+        assert!(!format!("{e:?}").contains("s3cret"));
     }
 
     #[test]

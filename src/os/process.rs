@@ -20,6 +20,12 @@ use tokio::io::AsyncReadExt;
 use super::user::OsUser;
 use crate::ocf::Deadline;
 
+/// Where programs run as the PostgreSQL user start: a directory every user
+/// can enter, so none of them fails on the directory it inherited (root's
+/// home, say). Not the environment's `TMPDIR`: the agent reads no
+/// environment outside `OcfEnv`.
+pub const NEUTRAL_DIR: &str = "/";
+
 /// A command to run.
 #[derive(Debug, Clone)]
 pub struct Cmd {
@@ -229,9 +235,10 @@ impl Cmd {
     }
 }
 
-/// `have_binary`: an executable file at `path`, or found in PATH when `path`
-/// has no slash. Returns the resolved path.
-pub fn find_executable(path: &str) -> Option<PathBuf> {
+/// `have_binary`: an executable file at `path`, or found in `search` (the
+/// `PATH` the agent was started with, `OcfEnv::process`) when `path` has no
+/// slash. Returns the resolved path.
+pub fn find_executable(path: &str, search: Option<&str>) -> Option<PathBuf> {
     // ocf-shellfuncs strips anything from the first " -" (options given
     // together with the binary).
     let path = path.split(" -").next().unwrap_or(path).trim();
@@ -248,8 +255,7 @@ pub fn find_executable(path: &str) -> Option<PathBuf> {
         let p = PathBuf::from(path);
         return is_exec(&p).then_some(p);
     }
-    let search = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&search)
+    std::env::split_paths(search.unwrap_or(""))
         .chain(["/sbin", "/bin", "/usr/sbin", "/usr/bin"].map(PathBuf::from))
         .map(|d| d.join(path))
         .find(|p| is_exec(p))

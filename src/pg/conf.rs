@@ -1,4 +1,5 @@
-//! Reading settings from `postgresql.conf` the way the server does.
+//! Reading settings from `postgresql.conf` (and `recovery.conf`, which the
+//! same parser reads) the way the server does.
 //!
 //! The reference agent greps the file with a perl one-liner; that misreads
 //! quoted values with `#` in them and reports every occurrence. The server
@@ -53,12 +54,17 @@ fn parse_line(line: &str) -> Option<(String, String)> {
     Some((name, value))
 }
 
+/// Every assignment of the file's text, in order: names lower-cased (the
+/// server's names are case-insensitive), values unquoted.
+pub fn assignments(text: &str) -> impl DoubleEndedIterator<Item = (String, String)> + '_ {
+    text.lines().filter_map(parse_line)
+}
+
 /// The effective value of `name` in the file's text (last assignment wins).
 pub fn get_in(text: &str, name: &str) -> Option<String> {
     let name = name.to_ascii_lowercase();
-    text.lines()
+    assignments(text)
         .rev()
-        .filter_map(parse_line)
         .find(|(n, _)| *n == name)
         .map(|(_, v)| v)
 }

@@ -55,6 +55,35 @@ pub fn lookup(file: &Path, host: &str, port: u16, db: &str, user: &str) -> Optio
     lookup_in(&std::fs::read_to_string(file).ok()?, host, port, db, user)
 }
 
+/// libpq's order for a connection's password: the one configured for the
+/// agent (`monitor_password`), else `PGPASSWORD`, else the password file
+/// (`PGPASSFILE`, else `~/.pgpass` of the PostgreSQL user, whose home is
+/// `home`). A socket connection matches the file's `localhost`.
+pub fn resolve(
+    configured: Option<&str>,
+    vars: &crate::ocf::env::ProcessVars,
+    home: &Path,
+    conn: &super::ConnParams,
+) -> Option<String> {
+    if let Some(p) = configured.filter(|p| !p.is_empty()) {
+        return Some(p.to_string());
+    }
+    if let Some(p) = vars.password() {
+        return Some(p.to_string());
+    }
+    let file = vars
+        .pgpassfile
+        .as_deref()
+        .filter(|f| !f.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| home.join(".pgpass"));
+    let host = match &conn.host {
+        super::Host::Socket(_) => "localhost",
+        super::Host::Tcp(h) => h,
+    };
+    lookup(&file, host, conn.port, &conn.dbname, &conn.user)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,9 @@
 //! connect with pgdba's effective uid so `peer` authentication sees the same
 //! user psql would have been.
 
-use std::path::PathBuf;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
@@ -80,6 +82,18 @@ impl SqlError {
             || code.starts_with("42") // syntax error or access rule
     }
 
+    /// Errors worth retrying later rather than a broken setup: no answer at
+    /// all, or the server is starting, stopping (57), out of connections or
+    /// resources (53), or the link broke (08).
+    pub fn is_transient(&self) -> bool {
+        match self.sqlstate().map(SqlState::code) {
+            None => true,
+            Some(code) => {
+                code.starts_with("57") || code.starts_with("08") || code.starts_with("53")
+            }
+        }
+    }
+
     fn from_pg(e: tokio_postgres::Error) -> SqlError {
         if let Some(db) = e.as_db_error() {
             return SqlError::Server {
@@ -88,6 +102,49 @@ impl SqlError {
             };
         }
         SqlError::Protocol(e.to_string())
+    }
+}
+
+/// Connects a non-blocking Unix socket, as `user` when given (so `peer`
+/// authentication sees that user: the credentials are taken at connect).
+/// A server whose listen queue is full makes a blocking `connect` wait
+/// without bound; here the attempt is repeated until `deadline` instead.
+async fn connect_unix(
+    path: &Path,
+    user: Option<&OsUser>,
+    deadline: Deadline,
+) -> std::io::Result<std::os::unix::net::UnixStream> {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    let addr = UnixAddr::new(path).map_err(std::io::Error::from)?;
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(std::io::Error::from)?;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let attempt = || connect(fd.as_raw_fd(), &addr);
+        let result = match user {
+            Some(u) => u.with_identity(attempt),
+            None => attempt(),
+        };
+        match result {
+            Ok(()) => return Ok(std::os::unix::net::UnixStream::from(fd)),
+            // The listen queue is full: the server is alive but swamped.
+            Err(nix::errno::Errno::EAGAIN) if !deadline.expired() => {
+                tokio::time::sleep(pause.min(deadline.remaining())).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            Err(nix::errno::Errno::EAGAIN) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the server's listen queue stayed full until the operation's deadline",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
@@ -116,18 +173,12 @@ impl ConnParams {
             match &self.host {
                 Host::Socket(dir) => {
                     let path = dir.join(format!(".s.PGSQL.{}", self.port));
-                    let connect = || std::os::unix::net::UnixStream::connect(&path);
-                    let std_stream = match &self.os_user {
-                        Some(u) => u.with_identity(connect),
-                        None => connect(),
-                    }
-                    .map_err(|e| SqlError::Unreachable {
-                        target: path.display().to_string(),
-                        message: e.to_string(),
-                    })?;
-                    std_stream
-                        .set_nonblocking(true)
-                        .map_err(|e| SqlError::Protocol(e.to_string()))?;
+                    let std_stream = connect_unix(&path, self.os_user.as_ref(), deadline)
+                        .await
+                        .map_err(|e| SqlError::Unreachable {
+                            target: path.display().to_string(),
+                            message: e.to_string(),
+                        })?;
                     let stream = tokio::net::UnixStream::from_std(std_stream)
                         .map_err(|e| SqlError::Protocol(e.to_string()))?;
                     let (client, conn) = config
@@ -240,6 +291,12 @@ mod tests {
         assert!(e("42601").is_permanent());
         assert!(!e("57P03").is_permanent());
         assert!(!SqlError::TimedOut.is_permanent());
+        assert!(SqlError::TimedOut.is_transient());
+        assert!(e("57P03").is_transient());
+        assert!(e("53300").is_transient());
+        assert!(e("08006").is_transient());
+        assert!(!e("28P01").is_transient());
+        assert!(!e("XX000").is_transient());
         assert_eq!(e("57P03").sqlstate(), Some(&SqlState::CANNOT_CONNECT_NOW));
     }
 

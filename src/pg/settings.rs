@@ -31,27 +31,6 @@ pub fn quote(value: &str) -> String {
     s
 }
 
-/// A libpq connection-string value: bare when it is a simple word, else
-/// single-quoted with `\'` and `\\`.
-pub fn conninfo_value(value: &str) -> String {
-    if !value.is_empty()
-        && !value
-            .chars()
-            .any(|c| c.is_whitespace() || c == '\'' || c == '\\' || c == '=')
-    {
-        return value.to_string();
-    }
-    let mut s = String::from("'");
-    for c in value.chars() {
-        if c == '\'' || c == '\\' {
-            s.push('\\');
-        }
-        s.push(c);
-    }
-    s.push('\'');
-    s
-}
-
 /// Writes `content` to `path` atomically (temporary file + rename), mode
 /// 0600, owned by `owner`.
 pub fn write_owned(path: &Path, content: &str, owner: &OsUser) -> std::io::Result<()> {
@@ -170,14 +149,6 @@ mod tests {
                 "{line}"
             );
         }
-    }
-
-    #[test]
-    fn conninfo_values() {
-        assert_eq!(conninfo_value("10.0.0.1"), "10.0.0.1");
-        assert_eq!(conninfo_value("my user"), "'my user'");
-        assert_eq!(conninfo_value("o'k"), r"'o\'k'");
-        assert_eq!(conninfo_value(""), "''");
     }
 
     #[test]

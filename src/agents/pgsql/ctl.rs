@@ -1,16 +1,17 @@
 //! pg_ctl and SQL connections as the `pgsql` parameters describe them.
 //!
-//! One place builds the pg_ctl command lines (`ctl_opt`, `start_opt`,
-//! `pghost`, `config`, `logfile`) and the connection parameters (`pghost`,
-//! `socketdir`, `pgport`, `monitor_user`...), so start, stop, monitor and
-//! promote cannot disagree about them.
+//! One place turns the parameters into a `PgCtl` (`pgctl`, `ctl_opt`,
+//! `start_opt`, `pghost`, `config`, `logfile`, `pglibs`; pg/ctl.rs runs it)
+//! and into connection parameters (`pghost`, `socketdir`, `pgport`,
+//! `monitor_user`...), so start, stop, monitor and promote cannot disagree
+//! about them.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 
 use super::Pgsql;
 use crate::ocf::Deadline;
-use crate::os::{Cmd, Output, RunError};
+use crate::os::{Output, RunError};
+use crate::pg::ctl::{PgCtl, StartOptions, Wait};
 use crate::pg::{pgpass, ConnParams, Host, PidFile, Session, SqlError};
 
 /// Where Debian's and most distributions' libpq look by default.
@@ -29,31 +30,34 @@ fn sh_quote(s: &str) -> String {
 }
 
 impl Pgsql {
-    pub(super) fn pg_ctl_cmd(&self) -> Cmd {
+    /// pg_ctl as the reference runs it: `pgctl`, from the data directory,
+    /// with `PGPORT` and `pglibs` added to the loader path.
+    pub(super) fn pg_ctl(&self) -> PgCtl {
         let program: PathBuf = self
             .facts
             .pgctl
             .clone()
             .unwrap_or_else(|| PathBuf::from(&self.cfg.pgctl));
-        let ld = match std::env::var_os("LD_LIBRARY_PATH") {
-            Some(old) if !old.is_empty() && !self.cfg.pglibs.is_empty() => {
-                let mut v = old;
-                v.push(":");
-                v.push(&self.cfg.pglibs);
-                Some(v)
-            }
-            Some(old) if self.cfg.pglibs.is_empty() => Some(old),
-            _ if !self.cfg.pglibs.is_empty() => Some(OsString::from(&self.cfg.pglibs)),
-            _ => None,
+        let inherited = self
+            .env
+            .process
+            .ld_library_path
+            .clone()
+            .filter(|l| !l.is_empty());
+        let ld = match (inherited, self.cfg.pglibs.is_empty()) {
+            (Some(old), false) => Some(format!("{old}:{}", self.cfg.pglibs)),
+            (Some(old), true) => Some(old),
+            (None, false) => Some(self.cfg.pglibs.clone()),
+            (None, true) => None,
         };
-        let mut cmd = Cmd::new(program)
-            .run_as(&self.dba)
-            .cwd(&self.cfg.pgdata)
-            .env("PGPORT", self.cfg.pgport.to_string());
+        let mut ctl = PgCtl::new(program, &self.cfg.pgdata, &self.cfg.pgdata, &self.dba);
+        ctl.cwd = self.cfg.pgdata.clone();
+        ctl.env
+            .push(("PGPORT".into(), self.cfg.pgport.to_string().into()));
         if let Some(ld) = ld {
-            cmd = cmd.env("LD_LIBRARY_PATH", ld);
+            ctl.env.push(("LD_LIBRARY_PATH".into(), ld.into()));
         }
-        cmd
+        ctl
     }
 
     /// `pg_ctl <ctl_opt> -D <pgdata> -l <logfile> -o '...' -W start`.
@@ -71,35 +75,13 @@ impl Pgsql {
             server_opts.push(' ');
             server_opts.push_str(&self.cfg.start_opt);
         }
-        let cmd = self
-            .pg_ctl_cmd()
-            .env_remove("PGUSER")
-            .env_remove("PGPASSWORD")
-            .args(self.cfg.ctl_opt.iter())
-            .arg("-D")
-            .arg(&self.cfg.pgdata)
-            .arg("-l")
-            .arg(&self.cfg.logfile)
-            .arg("-o")
-            .arg(server_opts)
-            .arg("-W")
-            .arg("start");
-        tracing::debug!("{}", cmd.display());
-        cmd.run(deadline).await
-    }
-
-    /// `pg_ctl -W -D <pgdata> stop -m <mode>`.
-    pub(super) async fn pg_ctl_stop(
-        &self,
-        mode: &str,
-        deadline: Deadline,
-    ) -> Result<Output, RunError> {
-        self.pg_ctl_cmd()
-            .args(["-W", "-D"])
-            .arg(&self.cfg.pgdata)
-            .args(["stop", "-m", mode])
-            .run(deadline)
-            .await
+        let opts = StartOptions {
+            ctl: self.cfg.ctl_opt.clone(),
+            logfile: Some(self.cfg.logfile.clone()),
+            server: Some(server_opts),
+            env_remove: vec!["PGUSER", "PGPASSWORD"],
+        };
+        self.pg_ctl().start(&opts, Wait::No, deadline).await
     }
 
     /// The connection the monitor uses: `pghost`, else `socketdir`, else
@@ -110,8 +92,8 @@ impl Pgsql {
             Host::from_libpq(&self.cfg.pghost)
         } else if let Some(dir) = &self.facts.socketdir {
             Host::Socket(dir.clone())
-        } else if let Some(h) = std::env::var("PGHOST").ok().filter(|h| !h.is_empty()) {
-            Host::from_libpq(&h)
+        } else if let Some(h) = self.env.process.host() {
+            Host::from_libpq(h)
         } else if let Some(dir) = pidfile.and_then(|p| p.socket_dir.clone()) {
             Host::Socket(dir)
         } else {
@@ -122,35 +104,22 @@ impl Pgsql {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET_DIRS[0]));
             Host::Socket(dir)
         };
-        let user = self.cfg.monitor_user().to_string();
-        let password = self.password_for(&host, &user);
-        ConnParams {
+        let mut conn = ConnParams {
             host,
             port: self.cfg.pgport,
-            user,
-            password,
+            user: self.cfg.monitor_user().to_string(),
+            password: None,
             dbname: self.cfg.pgdb.clone(),
             os_user: Some(self.dba.clone()),
-        }
-    }
-
-    /// `monitor_password`, else `PGPASSWORD`, else pgdba's `.pgpass` (or
-    /// `PGPASSFILE`): what psql run as pgdba would have used.
-    fn password_for(&self, host: &Host, user: &str) -> Option<String> {
-        if !self.cfg.monitor_password.is_empty() {
-            return Some(self.cfg.monitor_password.clone());
-        }
-        if let Some(p) = std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty()) {
-            return Some(p);
-        }
-        let file = std::env::var_os("PGPASSFILE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| self.dba.home.join(".pgpass"));
-        let host_key = match host {
-            Host::Socket(_) => "localhost".to_string(),
-            Host::Tcp(h) => h.clone(),
         };
-        pgpass::lookup(&file, &host_key, self.cfg.pgport, &self.cfg.pgdb, user)
+        // monitor_password, else what psql run as pgdba would have used.
+        conn.password = pgpass::resolve(
+            Some(&self.cfg.monitor_password),
+            &self.env.process,
+            &self.dba.home,
+            &conn,
+        );
+        conn
     }
 
     /// Opens a session with the monitor credentials.

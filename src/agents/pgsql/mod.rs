@@ -22,7 +22,8 @@ use std::time::Duration;
 pub use config::{Config, RepMode};
 use validate::HostFacts;
 
-use crate::ocf::{Action, ActionResult, Deadline, Failure, OcfEnv, OcfRc};
+use crate::cluster::{Pacemaker, Tools};
+use crate::ocf::{block_on, Action, ActionResult, Deadline, Failure, OcfEnv, OcfRc};
 use crate::os::OsUser;
 
 /// Everything one action works with, read once.
@@ -33,6 +34,7 @@ pub struct Pgsql {
     pub facts: HostFacts,
     pub deadline: Deadline,
     pub action: Action,
+    pub tools: Tools,
 }
 
 /// The meta-data XML, with `config`'s default computed from `pgdata` as the
@@ -41,19 +43,9 @@ pub fn metadata_xml(env: &OcfEnv) -> String {
     params::META.to_xml(&|name| Config::computed_default(env, name))
 }
 
-/// The operation's deadline: Pacemaker's timeout, or the advertised default
-/// when run by hand without one.
-fn deadline_for(env: &OcfEnv, action: Action) -> Deadline {
-    let timeout = env
-        .op_timeout()
-        .or_else(|| params::META.action_timeout(action.name()))
-        .unwrap_or(Duration::from_secs(60));
-    Deadline::from_timeout(timeout)
-}
-
 /// Runs one action (meta-data, methods and usage are handled by the caller).
 pub fn run(action: Action, env: OcfEnv, program: &str) -> ActionResult {
-    let deadline = deadline_for(&env, action);
+    let deadline = env.deadline(params::META.action_timeout(action.name()));
     let cfg = if action == Action::Stop {
         let (cfg, problems) = Config::from_env_lenient(&env);
         for p in problems {
@@ -115,6 +107,7 @@ pub fn run(action: Action, env: OcfEnv, program: &str) -> ActionResult {
     }
 
     let agent = Pgsql {
+        tools: Tools::from_env(&env),
         env,
         cfg,
         dba,
@@ -146,14 +139,6 @@ fn user_unknown(action: Action, f: Failure, cfg: &Config, deadline: Deadline) ->
         ))),
         _ => Err(f),
     }
-}
-
-fn block_on(fut: impl std::future::Future<Output = ActionResult>) -> ActionResult {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::generic(format!("cannot start the async runtime: {e}")))?
-        .block_on(fut)
 }
 
 /// A level-10 failure. The reference exits with the code for every action,
@@ -229,17 +214,24 @@ impl Pgsql {
         }
     }
 
-    /// This node's name, lower-cased (`OCF_RESKEY_CRM_meta_on_node`, else
-    /// `crm_node -n`, else the host name).
-    async fn local_name(&self) -> String {
-        crate::cluster::Pacemaker {
+    /// Pacemaker's tools for this resource instance, each write bounded by
+    /// `crm_attr_timeout`.
+    fn pacemaker(&self) -> Pacemaker {
+        Pacemaker {
             instance: self.env.resource_instance.clone(),
-            feature_set: None,
+            feature_set: self.env.param("crm_feature_set").map(str::to_string),
             deadline: self.deadline,
             forever_timeout: Duration::from_secs(self.cfg.crm_attr_timeout.max(1)),
+            tools: self.tools.clone(),
         }
-        .local_node(self.env.meta("on_node"))
-        .await
+    }
+
+    /// This node's name, lower-cased as the reference does.
+    async fn local_name(&self) -> String {
+        self.pacemaker()
+            .local_node(self.env.meta("on_node"))
+            .await
+            .to_ascii_lowercase()
     }
 
     /// The reason given with a 7.

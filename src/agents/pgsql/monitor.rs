@@ -180,7 +180,7 @@ impl Pgsql {
             return value;
         }
         let name = format!("{}-receiver-status", self.env.resource_name());
-        if let Err(e) = attrd::update(&name, Some(value), self.attr_deadline()).await {
+        if let Err(e) = attrd::update(&self.tools, &name, Some(value), self.attr_deadline()).await {
             tracing::warn!("cannot publish {name}: {e}");
         }
         value

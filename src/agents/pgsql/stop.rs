@@ -6,32 +6,13 @@
 //! running server with the signals pg_ctl would send when pg_ctl itself is
 //! missing.
 
-use std::path::Path;
 use std::time::Duration;
-
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 
 use super::{Config, Pgsql};
 use crate::ocf::{ActionResult, Deadline, Failure, OcfRc};
 use crate::os::OsUser;
-use crate::pg::pidfile::{live_postmaster, postmaster_alive};
-use crate::pg::PidFile;
-
-/// Polls until the postmaster of `pgdata` is gone or `deadline`; true if gone.
-async fn wait_gone(pgdata: &Path, dba: Option<&OsUser>, deadline: Deadline) -> bool {
-    let mut pause = Duration::from_millis(20);
-    loop {
-        if live_postmaster(pgdata, dba).is_none() {
-            return true;
-        }
-        if deadline.expired() {
-            return false;
-        }
-        tokio::time::sleep(pause.min(deadline.remaining())).await;
-        pause = (pause * 2).min(Duration::from_millis(500));
-    }
-}
+use crate::pg::ctl::{remove_dead_pidfile, stop_with_signals};
+use crate::pg::pidfile::postmaster_alive;
 
 /// How long to give `-m fast` before `-m immediate`: `escalate` seconds, cut
 /// to fit the operation timeout as the reference does (timeout - 10 s), and in
@@ -75,7 +56,9 @@ impl Pgsql {
     pub(super) async fn real_stop(&self, mode: StopMode) -> ActionResult {
         if self.cfg.check_wal_receiver {
             let name = format!("{}-receiver-status", self.env.resource_name());
-            if let Err(e) = crate::cluster::attrd::update(&name, None, self.attr_deadline()).await {
+            if let Err(e) =
+                crate::cluster::attrd::update(&self.tools, &name, None, self.attr_deadline()).await
+            {
                 tracing::warn!("cannot delete {name}: {e}");
             }
         }
@@ -88,46 +71,21 @@ impl Pgsql {
             StopMode::Plain | StopMode::Primary => self.cfg.stop_escalate,
         };
         let fast = fast_phase(escalate, self.env.op_timeout(), &self.deadline);
-        let mut gone = false;
-        if !fast.is_zero() {
-            match self.pg_ctl_stop("fast", self.deadline.within(fast)).await {
-                Ok(out) if !out.success() => {
-                    tracing::warn!("pg_ctl stop -m fast: {}", out.combined())
+        let stopped = self.pg_ctl().stop_escalating(fast, self.deadline).await;
+        for (mode, result) in [("fast", &stopped.fast), ("immediate", &stopped.immediate)] {
+            match result {
+                Some(Ok(out)) if !out.success() => {
+                    tracing::warn!("pg_ctl stop -m {mode}: {}", out.combined())
                 }
-                Err(e) => tracing::warn!("pg_ctl stop -m fast: {e}"),
-                Ok(_) => {}
-            }
-            gone = wait_gone(
-                &self.cfg.pgdata,
-                Some(&self.dba),
-                self.deadline.within(fast),
-            )
-            .await;
-            if !gone {
-                tracing::info!(
-                    "PostgreSQL failed to stop after {}s using -m fast. Trying -m immediate...",
-                    fast.as_secs()
-                );
+                Some(Err(e)) => tracing::warn!("pg_ctl stop -m {mode}: {e}"),
+                _ => {}
             }
         }
-        if !gone {
-            match self.pg_ctl_stop("immediate", self.deadline).await {
-                Ok(out) if !out.success() => {
-                    tracing::warn!("pg_ctl stop -m immediate: {}", out.combined())
-                }
-                Err(e) => {
-                    // pg_ctl could not even run: send SIGQUIT ourselves.
-                    tracing::warn!("pg_ctl stop -m immediate: {e}; sending SIGQUIT");
-                    let _ = kill(Pid::from_raw(pf.pid), Signal::SIGQUIT);
-                }
-                Ok(_) => {}
-            }
-            if !wait_gone(&self.cfg.pgdata, Some(&self.dba), self.deadline).await {
-                return Err(Failure::generic(format!(
-                    "PostgreSQL (pid {}) is still running after fast and immediate shutdown",
-                    pf.pid
-                )));
-            }
+        if !stopped.gone {
+            return Err(Failure::generic(format!(
+                "PostgreSQL (pid {}) is still running after fast and immediate shutdown",
+                pf.pid
+            )));
         }
         if mode == StopMode::Primary {
             self.release_lock_if_no_standby();
@@ -160,17 +118,6 @@ impl Pgsql {
     }
 }
 
-/// The postmaster we stopped is gone; a PID file it left behind goes too, once
-/// nothing of that server remains.
-fn remove_dead_pidfile(pgdata: &Path, dba: Option<&OsUser>) {
-    if live_postmaster(pgdata, dba).is_some() {
-        return;
-    }
-    if PidFile::read(pgdata).is_some_and(|pf| pf.server_fully_gone()) {
-        let _ = std::fs::remove_file(pgdata.join("postmaster.pid"));
-    }
-}
-
 /// Stops a running server with signals (SIGINT = fast shutdown, then SIGQUIT
 /// = immediate), for when the configuration is too broken to run pg_ctl.
 /// `dba` is `None` when the configured PostgreSQL user does not exist; then
@@ -180,25 +127,16 @@ pub(super) async fn stop_without_pg_ctl(
     dba: Option<&OsUser>,
     deadline: Deadline,
 ) -> ActionResult {
-    let Some(pf) = live_postmaster(&cfg.pgdata, dba) else {
-        return Ok(OcfRc::Success);
-    };
-    let pid = Pid::from_raw(pf.pid);
     let fast = fast_phase(cfg.stop_escalate, None, &deadline);
-    let _ = kill(pid, Signal::SIGINT);
-    if wait_gone(&cfg.pgdata, dba, deadline.within(fast)).await {
-        remove_dead_pidfile(&cfg.pgdata, dba);
-        return Ok(OcfRc::Success);
+    match stop_with_signals(&cfg.pgdata, dba, fast, deadline).await {
+        Ok(()) => {
+            remove_dead_pidfile(&cfg.pgdata, dba);
+            Ok(OcfRc::Success)
+        }
+        Err(pid) => Err(Failure::generic(format!(
+            "PostgreSQL (pid {pid}) is still running after SIGINT and SIGQUIT"
+        ))),
     }
-    let _ = kill(pid, Signal::SIGQUIT);
-    if wait_gone(&cfg.pgdata, dba, deadline).await {
-        remove_dead_pidfile(&cfg.pgdata, dba);
-        return Ok(OcfRc::Success);
-    }
-    Err(Failure::generic(format!(
-        "PostgreSQL (pid {}) is still running after SIGINT and SIGQUIT",
-        pf.pid
-    )))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use crate::ocf::Failure;
-use crate::pg::settings::conninfo_value;
+use crate::pg::conninfo::quote as conninfo_value;
 
 /// The six parameters, in the order the meta-data lists them.
 pub const NAMES: [&str; 6] = [
@@ -296,82 +296,14 @@ pub fn map<'a>(
     Ok((m.out, m.problems))
 }
 
-/// Parses a libpq key/value connection string (`host=a port='5 4' ...`):
-/// blanks around `=` are allowed, values are bare words or single-quoted,
-/// and a backslash escapes the next character in both. URIs are refused:
-/// the original agent's examples never used them, and their parts do not
-/// map onto separate parameters without guessing.
-pub fn parse_conninfo(s: &str) -> Result<Vec<(String, String)>, String> {
-    if s.trim_start().starts_with("postgres://") || s.trim_start().starts_with("postgresql://") {
+/// The `primary` parameter as keyword pairs (pg/conninfo.rs). URIs are
+/// refused: the original agent's examples never used them, and their parts
+/// do not map onto separate parameters without guessing.
+fn parse_conninfo(s: &str) -> Result<crate::pg::conninfo::Pairs, String> {
+    if crate::pg::conninfo::is_uri(s) {
         return Err("a connection URI is not supported".to_string());
     }
-    let mut out = Vec::new();
-    let mut it = s.chars().peekable();
-    loop {
-        while it.peek().is_some_and(|c| c.is_whitespace()) {
-            it.next();
-        }
-        if it.peek().is_none() {
-            break;
-        }
-        let mut key = String::new();
-        while let Some(&c) = it.peek() {
-            if c == '=' || c.is_whitespace() {
-                break;
-            }
-            key.push(c);
-            it.next();
-        }
-        while it.peek().is_some_and(|c| c.is_whitespace()) {
-            it.next();
-        }
-        if it.next() != Some('=') {
-            return Err(format!("missing \"=\" after \"{key}\""));
-        }
-        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("\"{key}\" is not a connection keyword"));
-        }
-        while it.peek().is_some_and(|c| c.is_whitespace()) {
-            it.next();
-        }
-        let mut value = String::new();
-        if it.peek() == Some(&'\'') {
-            it.next();
-            let mut closed = false;
-            while let Some(c) = it.next() {
-                match c {
-                    '\\' => match it.next() {
-                        Some(n) => value.push(n),
-                        None => break,
-                    },
-                    '\'' => {
-                        closed = true;
-                        break;
-                    }
-                    c => value.push(c),
-                }
-            }
-            if !closed {
-                return Err(format!("unterminated quoted value of \"{key}\""));
-            }
-        } else {
-            while let Some(&c) = it.peek() {
-                if c.is_whitespace() {
-                    break;
-                }
-                it.next();
-                if c == '\\' {
-                    if let Some(n) = it.next() {
-                        value.push(n);
-                    }
-                } else {
-                    value.push(c);
-                }
-            }
-        }
-        out.push((key, value));
-    }
-    Ok(out)
+    crate::pg::conninfo::parse_keywords(s).map_err(|(_, e)| e)
 }
 
 #[cfg(test)]
@@ -570,16 +502,12 @@ mod tests {
     }
 
     #[test]
-    fn conninfo_parsing() {
+    fn primary_is_keywords_only() {
+        assert!(parse_conninfo("postgresql://h/db").is_err());
         assert_eq!(
-            parse_conninfo(" a=1  b = '2 3' c=\\'x ").unwrap(),
-            vec![
-                ("a".into(), "1".into()),
-                ("b".into(), "2 3".into()),
-                ("c".into(), "'x".into())
-            ]
+            parse_conninfo("host=a port=5").unwrap(),
+            vec![("host".into(), "a".into()), ("port".into(), "5".into())]
         );
-        assert_eq!(parse_conninfo("").unwrap(), vec![]);
         assert!(parse_conninfo("a=1 =2").is_err());
     }
 }

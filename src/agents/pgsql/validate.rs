@@ -74,7 +74,7 @@ pub fn level10(
     facts.pgctl = if env.tester_fails_binaries() {
         None
     } else {
-        find_executable(&cfg.pgctl)
+        find_executable(&cfg.pgctl, env.process.path.as_deref())
     };
     if facts.pgctl.is_none() {
         return Err(Failure::installed(format!(

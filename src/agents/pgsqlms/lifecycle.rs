@@ -21,10 +21,11 @@
 
 use std::time::Duration;
 
-use super::controldata::DbState;
 use super::state::State;
 use super::Paf;
 use crate::ocf::{ActionResult, Failure, OcfRc};
+use crate::pg::controldata::DbState;
+use crate::pg::ctl::{Shutdown, Wait};
 use crate::pg::PidFile;
 
 impl Paf {
@@ -170,46 +171,27 @@ impl Paf {
                 );
             }
         }
+        // A fast shutdown waits for no client but may wait for a checkpoint
+        // or a stuck backend. An immediate shutdown is a crash PostgreSQL
+        // recovers from; fencing would be the same crash, of the whole node.
         let fast_budget = self.deadline.remaining().mul_f64(0.66);
-        let fast = self
+        let stopped = self
             .pg_ctl()
-            .args(["-w", "--timeout", &fast_budget.as_secs().max(1).to_string()])
-            .args(["-m", "fast", "stop"])
-            .run(self.deadline.within(fast_budget))
+            .stop_escalating(fast_budget, self.deadline)
             .await;
-        let fast_ok = matches!(&fast, Ok(o) if o.success());
-        if !fast_ok {
-            let detail = match &fast {
-                Ok(o) => format!("{}: {}", o.describe_status(), o.combined()),
-                Err(e) => e.to_string(),
-            };
-            // A fast shutdown waits for no client but may wait for a
-            // checkpoint or a stuck backend. An immediate shutdown is a
-            // crash PostgreSQL recovers from; fencing would be the same
-            // crash, of the whole node.
+        let fast_ok = stopped.fast_ok();
+        if let Some(fast) = stopped.fast.as_ref().filter(|_| !fast_ok) {
             tracing::warn!(
-                "Fast stop of instance \"{}\" did not finish ({detail}); stopping it in \
-                 immediate mode",
-                self.rsc
+                "Fast stop of instance \"{}\" did not finish ({}); stopped it in immediate mode",
+                self.rsc,
+                crate::pg::ctl::describe(fast)
             );
-            let immediate = self
-                .pg_ctl()
-                .args([
-                    "-w",
-                    "--timeout",
-                    &self.wait_secs(),
-                    "-m",
-                    "immediate",
-                    "stop",
-                ])
-                .run(self.deadline)
-                .await;
-            if !matches!(&immediate, Ok(o) if o.success()) {
-                return Err(Failure::generic(format!(
-                    "Instance \"{}\" failed to stop",
-                    self.rsc
-                )));
-            }
+        }
+        if !stopped.gone {
+            return Err(Failure::generic(format!(
+                "Instance \"{}\" failed to stop",
+                self.rsc
+            )));
         }
         let state = self
             .wait_while(|s| matches!(s, State::Standby | State::Primary))
@@ -260,15 +242,7 @@ impl Paf {
             State::Primary => {
                 let out = self
                     .pg_ctl()
-                    .args([
-                        "--mode",
-                        "fast",
-                        "-w",
-                        "--timeout",
-                        &self.wait_secs(),
-                        "stop",
-                    ])
-                    .run(self.deadline)
+                    .stop(Shutdown::Fast, Wait::Yes, self.deadline)
                     .await;
                 let rc = match &out {
                     Ok(o) if o.success() => None,

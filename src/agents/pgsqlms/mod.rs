@@ -17,8 +17,6 @@
 //! safe thing instead; each such choice is in docs/compatibility.md.
 
 mod config;
-mod conninfo;
-mod controldata;
 mod divergence;
 mod lifecycle;
 mod notify;
@@ -30,16 +28,17 @@ mod state;
 mod switchover;
 mod validate;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use config::Config;
 use validate::Checked;
 
 use crate::cluster::attrd::Private;
-use crate::cluster::Pacemaker;
-use crate::ocf::{Action, ActionResult, Deadline, Failure, OcfEnv, OcfRc};
+use crate::cluster::{Pacemaker, Tools};
+use crate::ocf::{block_on, Action, ActionResult, Deadline, Failure, OcfEnv, OcfRc};
 use crate::os::{Cmd, OsUser};
+use crate::pg::controldata::ControlData;
+use crate::pg::ctl::PgCtl;
 use crate::pg::{pgpass, ConnParams, Host, PgVersion, Session, SqlError};
 
 /// Everything one action works with, read once.
@@ -65,61 +64,20 @@ pub fn metadata_xml() -> String {
     params::META.to_xml(&|_| None)
 }
 
-fn deadline_for(env: &OcfEnv, action: Action) -> Deadline {
-    let timeout = env
-        .op_timeout()
-        .or_else(|| params::META.action_timeout(action.name()))
-        .unwrap_or(Duration::from_secs(60));
-    Deadline::from_timeout(timeout)
-}
-
-fn block_on(fut: impl std::future::Future<Output = ActionResult>) -> ActionResult {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::generic(format!("cannot start the async runtime: {e}")))?
-        .block_on(fut)
-}
-
-/// This node's name: Pacemaker's `CRM_meta_on_node`, else `crm_node -n`,
-/// else the kernel's host name. Kept as spelt: it is compared with
-/// `application_name`, which is case-sensitive.
-async fn local_node(env: &OcfEnv, deadline: Deadline) -> String {
-    if let Some(n) = env.meta("on_node").filter(|n| !n.is_empty()) {
-        return n.to_string();
-    }
-    let cmd = Cmd::new(crate::cluster::tool("crm_node")).arg("-n");
-    if let Ok(out) = cmd.run(deadline.within(Duration::from_secs(10))).await {
-        let name = out.stdout.trim();
-        if out.success() && !name.is_empty() {
-            return name.to_string();
-        }
-    }
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default()
-}
-
 /// How to reach the local instance: pghost and pgport, database
-/// `postgres`, as the PostgreSQL user (password from its `.pgpass`).
-fn conn_params(cfg: &Config, user: &OsUser) -> ConnParams {
-    let host = Host::from_libpq(&cfg.pghost);
-    let host_key = match &host {
-        Host::Socket(_) => "localhost".to_string(),
-        Host::Tcp(h) => h.clone(),
-    };
-    let passfile = std::env::var_os("PGPASSFILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| user.home.join(".pgpass"));
-    ConnParams {
-        password: pgpass::lookup(&passfile, &host_key, cfg.port(), "postgres", &user.name),
-        host,
+/// `postgres`, as the PostgreSQL user (password as libpq would find it for
+/// PAF's psql: `PGPASSWORD`, else the password file).
+fn conn_params(cfg: &Config, user: &OsUser, env: &OcfEnv) -> ConnParams {
+    let mut conn = ConnParams {
+        password: None,
+        host: Host::from_libpq(&cfg.pghost),
         port: cfg.port(),
         user: user.name.clone(),
         dbname: "postgres".into(),
         os_user: Some(user.clone()),
-    }
+    };
+    conn.password = pgpass::resolve(None, &env.process, &user.home, &conn);
+    conn
 }
 
 /// A monitor of a live instance opens its session before the checks, so
@@ -127,16 +85,36 @@ fn conn_params(cfg: &Config, user: &OsUser) -> ConnParams {
 /// uses it as well (state.rs): one connection per monitor. `None` when there
 /// is no live postmaster or no connection; everything then happens as
 /// without it.
-async fn early_session(cfg: &Config, deadline: Deadline) -> Option<validate::Early> {
+async fn early_session(cfg: &Config, env: &OcfEnv, deadline: Deadline) -> Option<validate::Early> {
     let user = OsUser::lookup(&cfg.system_user).ok().flatten()?;
     crate::pg::pidfile::postmaster_alive(&cfg.datadir, &user)?;
-    match conn_params(cfg, &user).connect(deadline).await {
+    match conn_params(cfg, &user, env).connect(deadline).await {
         Ok(session) => Some(validate::Early { user, session }),
         Err(e) => {
             tracing::debug!("no early session: {e}");
             None
         }
     }
+}
+
+/// The control data, or PAF's exit 2 (the control file is unusable on this
+/// host).
+async fn read_controldata(
+    cfg: &Config,
+    user: &OsUser,
+    deadline: Deadline,
+) -> Result<ControlData, Failure> {
+    ControlData::read(&cfg.bin("pg_controldata"), &cfg.datadir, user, deadline)
+        .await
+        .map_err(|e| {
+            Failure::new(
+                OcfRc::ErrArgs,
+                format!(
+                    "Could not read all datas from controldata file for \"{}\" ({e})",
+                    cfg.datadir.display()
+                ),
+            )
+        })
 }
 
 /// Runs one action (meta-data and methods are handled by the caller).
@@ -151,9 +129,9 @@ pub fn run(action: Action, env: OcfEnv) -> ActionResult {
         )));
     }
     // PAF changes to the temporary directory so commands run as the
-    // PostgreSQL user never start in a directory it cannot read.
-    let _ = std::env::set_current_dir(std::env::temp_dir());
-    let deadline = deadline_for(&env, action);
+    // PostgreSQL user never start in a directory it cannot read; every such
+    // command here is given its directory instead (os::process::NEUTRAL_DIR).
+    let deadline = env.deadline(params::META.action_timeout(action.name()));
     let cfg = Config::from_env(&env);
     block_on(async move {
         let probe = action == Action::Monitor && env.interval_ms() == 0;
@@ -161,10 +139,18 @@ pub fn run(action: Action, env: OcfEnv) -> ActionResult {
             Ok(v) => v,
             Err(f) => return absent(action, probe, f, &cfg),
         };
-        let node = local_node(&env, deadline).await;
         let rsc = env.resource_name().to_string();
+        let tools = Tools::from_env(&env);
+        let pcmk = Pacemaker {
+            instance: rsc.clone(),
+            feature_set: env.param("crm_feature_set").map(str::to_string),
+            deadline,
+            forever_timeout: Duration::from_secs(10),
+            tools: tools.clone(),
+        };
+        let node = pcmk.local_node(env.meta("on_node")).await;
         let early = if action == Action::Monitor {
-            early_session(&cfg, deadline).await
+            early_session(&cfg, &env, deadline).await
         } else {
             None
         };
@@ -181,16 +167,12 @@ pub fn run(action: Action, env: OcfEnv) -> ActionResult {
             return Ok(OcfRc::Success);
         }
         let paf = Paf {
-            pcmk: Pacemaker {
-                instance: rsc.clone(),
-                feature_set: env.param("crm_feature_set").map(str::to_string),
-                deadline,
-                forever_timeout: Duration::from_secs(10),
-            },
+            pcmk,
             private: Private {
                 rsc: rsc.clone(),
                 local: node.clone(),
                 deadline,
+                tools,
             },
             env,
             cfg,
@@ -245,7 +227,8 @@ fn invalid(
         }
         Action::Stop => {
             let user = OsUser::lookup(&cfg.system_user).ok().flatten();
-            let pg_ctl = crate::os::process::find_executable(&cfg.bin("pg_ctl").to_string_lossy());
+            let pg_ctl =
+                crate::os::process::find_executable(&cfg.bin("pg_ctl").to_string_lossy(), None);
             match (user, pg_ctl) {
                 (Some(user), Some(_)) => {
                     tracing::warn!("{}; stopping the running instance anyway", f.reason);
@@ -290,34 +273,35 @@ impl Paf {
     fn pg_cmd(&self, program: &str) -> Cmd {
         Cmd::new(self.cfg.bin(program))
             .run_as(&self.user)
-            .cwd(std::env::temp_dir())
+            .cwd(crate::os::process::NEUTRAL_DIR)
     }
 
-    /// `pg_ctl --pgdata <pgdata>`.
-    fn pg_ctl(&self) -> Cmd {
-        self.pg_cmd("pg_ctl").arg("--pgdata").arg(&self.cfg.pgdata)
-    }
-
-    /// What is left of the deadline, in whole seconds, for `--timeout`.
-    fn wait_secs(&self) -> String {
-        self.deadline.remaining().as_secs().max(1).to_string()
+    /// pg_ctl as PAF runs it: from `bindir`, on `pgdata`.
+    fn pg_ctl(&self) -> PgCtl {
+        PgCtl::new(
+            self.cfg.bin("pg_ctl"),
+            &self.cfg.pgdata,
+            &self.cfg.datadir,
+            &self.user,
+        )
     }
 
     /// `pg_ctl start` (with `start_opts`), waiting for it to finish.
     async fn pg_ctl_start(&self) -> Result<(), String> {
         self.wait_for_old_server().await;
-        let mut cmd = self
-            .pg_ctl()
-            .args(["-w", "--timeout", &self.wait_secs(), "start"]);
-        if !self.cfg.start_opts.is_empty() {
+        let opts = crate::pg::ctl::StartOptions {
             // pg_ctl runs postgres through sh: start_opts is shell syntax by
             // contract, as with PAF.
-            cmd = cmd.args(["-o", &self.cfg.start_opts]);
-        }
-        match cmd.run(self.deadline).await {
+            server: Some(self.cfg.start_opts.clone()).filter(|o| !o.is_empty()),
+            ..Default::default()
+        };
+        match self
+            .pg_ctl()
+            .start(&opts, crate::pg::ctl::Wait::Yes, self.deadline)
+            .await
+        {
             Ok(out) if out.success() => Ok(()),
-            Ok(out) => Err(format!("{}: {}", out.describe_status(), out.combined())),
-            Err(e) => Err(e.to_string()),
+            other => Err(crate::pg::ctl::describe(&other)),
         }
     }
 
@@ -340,7 +324,7 @@ impl Paf {
     }
 
     fn conn_params(&self) -> ConnParams {
-        conn_params(&self.cfg, &self.user)
+        conn_params(&self.cfg, &self.user, &self.env)
     }
 
     /// A session with the local instance, as the PostgreSQL user.
@@ -357,13 +341,8 @@ impl Paf {
         }
     }
 
-    async fn controldata(&self) -> Result<controldata::ControlData, Failure> {
-        controldata::ControlData::read(
-            &self.cfg.bin("pg_controldata"),
-            &self.cfg.datadir,
-            self.deadline,
-        )
-        .await
+    async fn controldata(&self) -> Result<ControlData, Failure> {
+        read_controldata(&self.cfg, &self.user, self.deadline).await
     }
 
     /// This node's promotion score, written and read back.

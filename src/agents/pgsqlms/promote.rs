@@ -95,8 +95,7 @@ impl Paf {
 
         let out = self
             .pg_ctl()
-            .args(["-w", "promote"])
-            .run(self.deadline)
+            .promote(crate::pg::ctl::Wait::Yes, self.deadline)
             .await;
         if !matches!(&out, Ok(o) if o.success()) {
             let detail = match &out {

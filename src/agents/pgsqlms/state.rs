@@ -14,10 +14,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::controldata::DbState;
 use super::scores::{self, Note, ReplRow, Why};
 use super::Paf;
 use crate::ocf::{Action, ActionResult, Failure, OcfRc};
+use crate::pg::controldata::DbState;
 use crate::pg::{Lsn, Session, SqlError};
 use tokio_postgres::error::SqlState;
 
@@ -232,7 +232,7 @@ impl Paf {
                 self.rsc,
                 v.unwrap_or_default()
             ))),
-            Err(e) if transient(&e) => State::Failed(Failure::generic(format!(
+            Err(e) if e.is_transient() => State::Failed(Failure::generic(format!(
                 "psql could not connect to instance \"{}\" ({e})",
                 self.rsc
             ))),
@@ -401,17 +401,5 @@ impl Paf {
             current.insert(n.clone(), score);
         }
         Ok((partition, current))
-    }
-}
-
-/// Errors worth retrying later rather than a broken setup: the server is
-/// starting, stopping or out of connections, or the link broke.
-fn transient(e: &SqlError) -> bool {
-    match e.sqlstate() {
-        None => true,
-        Some(s) => {
-            let code = s.code();
-            code.starts_with("57") || code.starts_with("08") || code.starts_with("53")
-        }
     }
 }

@@ -4,7 +4,7 @@
 //! PAF reports and scripts grepping exit reasons keep working. Two things
 //! differ on purpose: node names in `primary_conninfo` and in the recovery
 //! template are compared as values, not as regular expressions
-//! (`conninfo.rs`), and the PostgreSQL user is looked up before the
+//! (`pg/conninfo.rs`), and the PostgreSQL user is looked up before the
 //! `postgres -C` checks, which run as that user instead of root.
 
 use std::cmp::Ordering;
@@ -12,10 +12,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::config::Config;
-use super::conninfo;
-use super::controldata::ControlData;
 use crate::ocf::{Deadline, Failure, OcfEnv, OcfRc};
 use crate::os::{Cmd, OsUser};
+use crate::pg::{conf, conninfo};
 use crate::pg::{PgVersion, Session, SqlError};
 
 /// `ocf_version_cmp`: dotted (or dashed) numbers, compared part by part,
@@ -239,11 +238,8 @@ fn check_template(path: &Path, node: &str) -> Result<(), Failure> {
             format!("Could not open file \"{}\": {e}", path.display()),
         )
     })?;
-    let setting = |name: &str, want: &str| {
-        text.lines()
-            .filter_map(conninfo::setting_line)
-            .any(|(k, v)| k == name && v == want)
-    };
+    let setting =
+        |name: &str, want: &str| conf::assignments(&text).any(|(k, v)| k == name && v == want);
     if !setting("standby_mode", "on") {
         return Err(Failure::new(
             OcfRc::ErrArgs,
@@ -256,11 +252,8 @@ fn check_template(path: &Path, node: &str) -> Result<(), Failure> {
             "Recovery template file must contain \"recovery_target_timeline = 'latest'\"",
         ));
     }
-    let names_node = text.lines().any(|l| {
-        conninfo::setting_line(l).is_some_and(|(k, _)| k == "primary_conninfo")
-            && conninfo::quoted_value(l)
-                .and_then(|v| conninfo::application_name(&v))
-                .is_some_and(|n| n == node)
+    let names_node = conf::assignments(&text).any(|(k, v)| {
+        k == "primary_conninfo" && conninfo::application_name(&v).is_some_and(|n| n == node)
     });
     if !names_node {
         return Err(Failure::new(
@@ -384,7 +377,7 @@ pub async fn validate_all(
         return Err(Failure::installed("Require 9.3 and more"));
     }
 
-    let exec = |p: &str| crate::os::process::find_executable(&cfg.bin(p).to_string_lossy());
+    let exec = |p: &str| crate::os::process::find_executable(&cfg.bin(p).to_string_lossy(), None);
     let waldump_ok = exec("pg_waldump").is_some() || exec("pg_xlogdump").is_some();
     let tools = ["pg_ctl", "psql", "pg_controldata", "pg_isready"];
     if !tools.iter().all(|t| exec(t).is_some()) || !waldump_ok {
@@ -402,7 +395,7 @@ pub async fn validate_all(
         ));
     }
 
-    let cd = ControlData::read(&cfg.bin("pg_controldata"), &cfg.datadir, deadline).await?;
+    let cd = super::read_controldata(cfg, &user, deadline).await?;
     if !["hot_standby", "logical", "replica"]
         .iter()
         .any(|w| cd.wal_level.contains(w))

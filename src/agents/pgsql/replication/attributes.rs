@@ -17,6 +17,11 @@ impl Repl<'_> {
         Ok(())
     }
 
+    /// Drops the snapshot, so the next read takes a fresh one.
+    pub(super) fn forget_view(&self) {
+        *self.view.borrow_mut() = None;
+    }
+
     pub(super) fn with_view<T>(&self, f: impl FnOnce(&ClusterStatus) -> T) -> T {
         let v = self.view.borrow();
         f(v.as_ref().expect("ensure_view first"))

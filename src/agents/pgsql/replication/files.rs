@@ -8,15 +8,14 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::{chown, Pid};
+use nix::unistd::chown;
 
 use super::sync_names;
 use crate::agents::pgsql::monitor::{Health, ServerRole};
 use crate::agents::pgsql::{Config, Pgsql, RepMode};
 use crate::ocf::{ActionResult, Failure, OcfRc};
-use crate::pg::settings::{self, conninfo_value, quote};
-use crate::pg::PidFile;
+use crate::pg::conninfo::quote as conninfo_value;
+use crate::pg::settings::{self, quote};
 
 /// `<prefix>_<node>` with the node lower-cased and `.`/`-` made `_`.
 pub fn slot_name(prefix: &str, node: &str) -> String {
@@ -230,12 +229,9 @@ impl Pgsql {
             .map_err(|e| Failure::generic(format!("Can't write {}: {e}", path.display())))
     }
 
-    /// `pg_ctl reload` is a SIGHUP to the postmaster; we send it directly.
+    /// The server rereads its configuration (pg/ctl.rs).
     pub(in crate::agents::pgsql) fn reload(&self) -> Result<(), Failure> {
-        let pf = PidFile::read(&self.cfg.pgdata).ok_or_else(|| {
-            Failure::generic("Can't reload configuration file: no postmaster.pid")
-        })?;
-        kill(Pid::from_raw(pf.pid), Signal::SIGHUP)
+        crate::pg::ctl::reload(&self.cfg.pgdata)
             .map_err(|e| Failure::generic(format!("Can't reload configuration file. {e}")))?;
         tracing::info!("Reload configuration file.");
         Ok(())
@@ -244,11 +240,8 @@ impl Pgsql {
     /// `pg_ctl -D <pgdata> -W promote`.
     pub(in crate::agents::pgsql) async fn pg_ctl_promote(&self) -> Result<(), Failure> {
         let out = self
-            .pg_ctl_cmd()
-            .arg("-D")
-            .arg(&self.cfg.pgdata)
-            .args(["-W", "promote"])
-            .run(self.deadline)
+            .pg_ctl()
+            .promote(crate::pg::ctl::Wait::No, self.deadline)
             .await
             .map_err(|e| Failure::generic(format!("Can't promote PostgreSQL. {e}")))?;
         if !out.success() {

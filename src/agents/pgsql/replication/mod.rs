@@ -25,7 +25,6 @@ mod sync_names;
 mod vote;
 
 use std::cell::RefCell;
-use std::time::Duration;
 
 use super::Pgsql;
 use crate::cluster::{ClusterError, ClusterStatus, Pacemaker};
@@ -49,13 +48,11 @@ fn cluster_failure(e: ClusterError) -> Failure {
 
 impl<'a> Repl<'a> {
     pub(in crate::agents::pgsql) async fn new(pg: &'a Pgsql) -> Repl<'a> {
-        let pm = Pacemaker {
-            instance: pg.env.resource_instance.clone(),
-            feature_set: pg.env.param("crm_feature_set").map(str::to_string),
-            deadline: pg.deadline,
-            forever_timeout: Duration::from_secs(pg.cfg.crm_attr_timeout.max(1)),
-        };
-        let me = pm.local_node(pg.env.meta("on_node")).await;
+        let pm = pg.pacemaker();
+        let me = pm
+            .local_node(pg.env.meta("on_node"))
+            .await
+            .to_ascii_lowercase();
         Repl {
             pg,
             pm,

@@ -3,16 +3,23 @@
 //! The control file is the only witness of how an instance ended: a server
 //! killed while primary leaves `in production`, a killed standby leaves `in
 //! archive recovery`, a clean stop leaves `shut down` (primary) or `shut down
-//! in recovery` (standby). PAF's crash detection, its election (timeline) and
-//! its switchover check (REDO location) all read it. `pg_controldata` runs
-//! with `LC_ALL=C` (every child does, see `os::Cmd`) because its labels are
-//! translated.
+//! in recovery` (standby). Crash detection, the election (timeline), the
+//! switchover check (REDO location) and the rejoin proof (last checkpoint,
+//! system identifier) all read it, in both personalities, from here.
+//! `pg_controldata` runs with `LC_ALL=C` (every child does, see `os::Cmd`)
+//! because its labels are translated.
 
 use std::path::Path;
 
-use crate::ocf::{Deadline, Failure};
-use crate::os::Cmd;
+use crate::ocf::Deadline;
+use crate::os::{Cmd, OsUser};
 use crate::pg::Lsn;
+
+/// Why the control data could not be read; each personality turns it into
+/// its own exit reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreadable(pub String);
 
 /// `Database cluster state`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,7 +38,7 @@ pub enum DbState {
 }
 
 impl DbState {
-    fn parse(s: &str) -> DbState {
+    pub fn parse(s: &str) -> DbState {
         match s {
             "in production" => DbState::InProduction,
             "in archive recovery" => DbState::InArchiveRecovery,
@@ -92,31 +99,31 @@ impl ControlData {
         })
     }
 
-    /// Runs `pg_controldata <datadir>`. A failure is PAF's exit 2 (the
-    /// control file is unusable on this host).
+    /// Runs `pg_controldata <datadir>` as the PostgreSQL user.
     pub async fn read(
         pg_controldata: &Path,
         datadir: &Path,
+        user: &OsUser,
         deadline: Deadline,
-    ) -> Result<ControlData, Failure> {
-        let cmd = Cmd::new(pg_controldata).arg(datadir);
-        let unreadable = |detail: String| {
-            Failure::new(
-                crate::ocf::OcfRc::ErrArgs,
-                format!(
-                    "Could not read all datas from controldata file for \"{}\" ({detail})",
-                    datadir.display()
-                ),
-            )
-        };
+    ) -> Result<ControlData, Unreadable> {
+        let cmd = Cmd::new(pg_controldata)
+            .arg(datadir)
+            .run_as(user)
+            .cwd(crate::os::process::NEUTRAL_DIR);
         let out = cmd
             .run(deadline)
             .await
-            .map_err(|e| unreadable(e.to_string()))?;
+            .map_err(|e| Unreadable(e.to_string()))?;
         if !out.success() {
-            return Err(unreadable(out.combined()));
+            return Err(Unreadable(out.combined()));
         }
-        ControlData::parse(&out.stdout).ok_or_else(|| unreadable("unexpected output".into()))
+        ControlData::parse(&out.stdout).ok_or_else(|| Unreadable("unexpected output".into()))
+    }
+
+    /// Where this data directory's WAL is known to end: the last checkpoint
+    /// record (its REDO location when the record's own is not printed).
+    pub fn last_checkpoint(&self) -> Lsn {
+        self.checkpoint.unwrap_or(self.redo)
     }
 }
 
