@@ -8,25 +8,6 @@ use std::ffi::OsString;
 
 use clap::{Arg, ArgAction, Command};
 
-/// Which agent contract this invocation speaks, from argv[0]'s file name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Personality {
-    /// `ocf:heartbeat:pgsql` (also the binary's own name, `pgsql-ra`).
-    Pgsql,
-    /// PAF's `ocf:heartbeat:pgsqlms`.
-    Pgsqlms,
-}
-
-impl Personality {
-    pub fn from_argv0(argv0: &str) -> Personality {
-        let base = argv0.rsplit('/').next().unwrap_or(argv0);
-        match base {
-            "pgsqlms" => Personality::Pgsqlms,
-            _ => Personality::Pgsql,
-        }
-    }
-}
-
 #[derive(Debug, Default)]
 pub struct Invocation {
     pub program: String,
@@ -117,29 +98,6 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, clap::Error> {
     })
 }
 
-/// The reference's usage text, with our program name.
-pub fn usage(program: &str) -> String {
-    format!(
-        "        usage: {program} start|stop|status|monitor|promote|demote|notify|meta-data|validate-all|methods
-
-        {program} manages a PostgreSQL Server as an HA resource.
-
-        The 'start' operation starts the PostgreSQL server.
-        The 'stop' operation stops the PostgreSQL server.
-        The 'status' operation reports whether the PostgreSQL is up.
-        The 'monitor' operation reports whether the PostgreSQL is running.
-        The 'promote' operation promotes the PostgreSQL server.
-        The 'demote' operation demotes the PostgreSQL server.
-        The 'validate-all' operation reports whether the parameters are valid.
-        The 'methods' operation reports on the methods {program} supports.
-"
-    )
-}
-
-pub const METHODS: &str =
-    "    start\n    stop\n    status\n    monitor\n    promote\n    demote\n    \
-                           notify\n    methods\n    meta-data\n    validate-all\n";
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,18 +155,5 @@ mod tests {
             assert!(!i.man);
             assert_eq!(i.action.as_deref(), Some("monitor"));
         }
-    }
-
-    #[test]
-    fn personality_from_basename() {
-        assert_eq!(
-            Personality::from_argv0("/usr/lib/ocf/resource.d/upfront/pgsqlms"),
-            Personality::Pgsqlms
-        );
-        assert_eq!(Personality::from_argv0("pgsql"), Personality::Pgsql);
-        assert_eq!(
-            Personality::from_argv0("./target/pgsql-ra"),
-            Personality::Pgsql
-        );
     }
 }

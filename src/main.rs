@@ -1,7 +1,8 @@
 //! pgsql-ra: one binary, several OCF resource-agent contracts for PostgreSQL.
 //!
-//! Pick the personality (argv[0]) and the action (argv[1]), run it, print the
-//! exit reason of a failure, exit with the OCF code.
+//! Pick the personality (argv[0], a table in `agents`) and the action
+//! (argv[1]), run it, print the exit reason of a failure, exit with the OCF
+//! code.
 
 mod agents;
 mod cli;
@@ -14,7 +15,7 @@ mod pg;
 use std::io::Write;
 use std::process::ExitCode;
 
-use cli::Personality;
+use agents::Support;
 use ocf::{Action, OcfEnv, OcfRc};
 
 fn main() -> ExitCode {
@@ -34,7 +35,7 @@ fn main() -> ExitCode {
         // The manual page, generated from the tables the meta-data comes from.
         let _ = std::io::stdout()
             .lock()
-            .write_all(agents::pgsql::doc::man_page().as_bytes());
+            .write_all(agents::manual::man_page().as_bytes());
         return ExitCode::SUCCESS;
     }
     if inv.late_params {
@@ -45,7 +46,7 @@ fn main() -> ExitCode {
         );
     }
     let env = OcfEnv::from_process(&inv.params);
-    let personality = Personality::from_argv0(&inv.program);
+    let agent = agents::by_program_name(&inv.program);
     let script = inv
         .program
         .rsplit('/')
@@ -55,14 +56,17 @@ fn main() -> ExitCode {
     ocf::log::init(ocf::log::LogSinks::from_env(&env, &script));
 
     let Some(word) = inv.action.as_deref() else {
-        print!("{}", cli::usage(&inv.program));
+        print!("{}", agent.usage(&inv.program));
         return ExitCode::from(OcfRc::ErrGeneric.code());
     };
-    let Some(action) = Action::parse(word) else {
-        print!("{}", cli::usage(&inv.program));
-        return finish(Err(ocf::Failure::unimplemented(format!(
+    let unknown = || {
+        print!("{}", agent.usage(&inv.program));
+        finish(Err(ocf::Failure::unimplemented(format!(
             "unknown action '{word}'"
-        ))));
+        ))))
+    };
+    let Some(action) = Action::parse(word) else {
+        return unknown();
     };
     if env.var("OCF_RESOURCE_INSTANCE").is_none() && action.touches_cluster() {
         // Pacemaker always sets it; by hand it is easy to forget, and the
@@ -74,52 +78,32 @@ fn main() -> ExitCode {
             inv.program
         );
     }
-    if personality == Personality::Pgsqlms {
-        return finish(run_pgsqlms(action, env));
-    }
-    if action == Action::Reload {
-        // PAF's action; not part of the pgsql contract.
-        print!("{}", cli::usage(&inv.program));
-        return finish(Err(ocf::Failure::unimplemented(format!(
-            "unknown action '{word}'"
-        ))));
-    }
-
-    let result = match action {
-        Action::MetaData => {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(agents::pgsql::metadata_xml(&env).as_bytes());
-            Ok(OcfRc::Success)
-        }
-        Action::Methods => {
-            print!("{}", cli::METHODS);
-            Ok(OcfRc::Success)
-        }
-        Action::Usage => {
-            print!("{}", cli::usage(&inv.program));
-            Ok(OcfRc::Success)
-        }
-        _ => agents::pgsql::run(action, env, &inv.program),
+    let result = match agent.support(action) {
+        Support::Unknown => return unknown(),
+        Support::NotPart => Err(ocf::Failure::unimplemented(format!(
+            "action '{}' is not part of {}",
+            action.name(),
+            agent.name()
+        ))),
+        Support::Yes => match action {
+            Action::MetaData => {
+                let _ = std::io::stdout()
+                    .lock()
+                    .write_all(agent.metadata_xml(&env).as_bytes());
+                Ok(OcfRc::Success)
+            }
+            Action::Methods => {
+                print!("{}", agent.methods());
+                Ok(OcfRc::Success)
+            }
+            Action::Usage => {
+                print!("{}", agent.usage(&inv.program));
+                Ok(OcfRc::Success)
+            }
+            _ => agent.run(action, env, &inv.program),
+        },
     };
     finish(result)
-}
-
-/// The PAF personality: meta-data and methods need nothing else; every
-/// other action goes through PAF's checks.
-fn run_pgsqlms(action: Action, env: OcfEnv) -> ocf::ActionResult {
-    match action {
-        Action::MetaData => {
-            let _ = std::io::stdout()
-                .lock()
-                .write_all(agents::pgsqlms::metadata_xml().as_bytes());
-            Ok(OcfRc::Success)
-        }
-        Action::Methods => {
-            print!("{}", agents::pgsqlms::params::METHODS);
-            Ok(OcfRc::Success)
-        }
-        _ => agents::pgsqlms::run(action, env),
-    }
 }
 
 /// Prints the exit reason of a failure and turns the result into the code.

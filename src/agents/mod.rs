@@ -1,4 +1,80 @@
-//! The agent contracts this binary speaks, built on `ocf`, `pg` and `cluster`.
+//! The agent contracts this binary speaks, built on `ocf`, `pg` and
+//! `cluster`. Each personality is one `Agent`: `main` picks it by the name
+//! it was called by and asks it everything else (meta-data, methods, usage,
+//! which actions it has, and the action itself).
 
+pub mod manual;
 pub mod pgsql;
 pub mod pgsqlms;
+
+use crate::ocf::{Action, ActionResult, OcfEnv};
+
+/// Whether a personality has an action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    Yes,
+    /// Not a word of this contract: usage is printed, exit 3, as for a word
+    /// no contract knows (the stock agent's `*)` branch).
+    Unknown,
+    /// A word of the OCF vocabulary this contract leaves out on purpose
+    /// (PAF has no `status` or `usage`): exit 3 with that reason.
+    NotPart,
+}
+
+/// One OCF contract.
+pub trait Agent: Sync {
+    /// The name the contract's messages use (`pgsqlms` in "not part of").
+    fn name(&self) -> &'static str;
+    fn metadata_xml(&self, env: &OcfEnv) -> String;
+    fn methods(&self) -> &'static str;
+    fn usage(&self, program: &str) -> String;
+    fn support(&self, action: Action) -> Support;
+    /// Runs an action other than meta-data, methods and usage.
+    fn run(&self, action: Action, env: OcfEnv, program: &str) -> ActionResult;
+}
+
+/// The personality called `argv0`'s base name: `pgsqlms` is PAF's contract,
+/// every other name (`pgsql`, `pgsql-ra`) the pgsql one.
+pub fn by_program_name(argv0: &str) -> &'static dyn Agent {
+    match argv0.rsplit('/').next().unwrap_or(argv0) {
+        "pgsqlms" => &pgsqlms::PGSQLMS,
+        _ => &pgsql::PGSQL,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn personality_from_the_program_name() {
+        assert_eq!(
+            by_program_name("/usr/lib/ocf/resource.d/upfront/pgsqlms").name(),
+            "pgsqlms"
+        );
+        assert_eq!(by_program_name("pgsqlms").name(), "pgsqlms");
+        assert_eq!(
+            by_program_name("/usr/lib/ocf/resource.d/upfront/pgsql").name(),
+            "pgsql"
+        );
+        assert_eq!(by_program_name("pgsql-ra").name(), "pgsql");
+    }
+
+    #[test]
+    fn what_each_contract_has() {
+        assert_eq!(pgsql::PGSQL.support(Action::Reload), Support::Unknown);
+        assert_eq!(pgsql::PGSQL.support(Action::Status), Support::Yes);
+        assert_eq!(pgsqlms::PGSQLMS.support(Action::Status), Support::NotPart);
+        assert_eq!(pgsqlms::PGSQLMS.support(Action::Usage), Support::NotPart);
+        assert_eq!(pgsqlms::PGSQLMS.support(Action::Reload), Support::Yes);
+        for a in [
+            Action::Start,
+            Action::Monitor,
+            Action::MetaData,
+            Action::Methods,
+        ] {
+            assert_eq!(pgsql::PGSQL.support(a), Support::Yes);
+            assert_eq!(pgsqlms::PGSQLMS.support(a), Support::Yes);
+        }
+    }
+}

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use super::vocabulary::PrivateAttr;
 use crate::ocf::Deadline;
 use crate::os::{Cmd, RunError};
 
@@ -65,11 +66,11 @@ const CALL_LIMIT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(100);
 
 impl Private {
-    pub fn name(&self, base: &str) -> String {
-        format!("{base}-{}", self.rsc)
+    pub fn name(&self, attr: PrivateAttr) -> String {
+        format!("{}-{}", attr.base(), self.rsc)
     }
 
-    fn cmd(&self, base: &str) -> Cmd {
+    fn cmd(&self, base: PrivateAttr) -> Cmd {
         Cmd::new(self.tools.path("attrd_updater")).args([
             "--private".to_string(),
             "--lifetime=reboot".into(),
@@ -81,7 +82,11 @@ impl Private {
     /// empty. attrd answers `name="..." host="..." value="..."`; anything
     /// else (no such attribute, attrd unreachable) reads as unset, which
     /// every caller treats as the cautious case (wait, or refuse).
-    pub async fn get(&self, base: &str, node: Option<&str>) -> Result<Option<String>, AttrError> {
+    pub async fn get(
+        &self,
+        base: PrivateAttr,
+        node: Option<&str>,
+    ) -> Result<Option<String>, AttrError> {
         let node = node.unwrap_or(&self.local);
         let out = self
             .cmd(base)
@@ -100,7 +105,7 @@ impl Private {
     }
 
     /// Writes this node's value and waits until attrd returns it.
-    pub async fn set(&self, base: &str, value: &str) -> Result<(), AttrError> {
+    pub async fn set(&self, base: PrivateAttr, value: &str) -> Result<(), AttrError> {
         self.write(
             base,
             self.cmd(base).args([
@@ -113,7 +118,7 @@ impl Private {
     }
 
     /// Deletes this node's value and waits until attrd no longer has it.
-    pub async fn delete(&self, base: &str) -> Result<(), AttrError> {
+    pub async fn delete(&self, base: PrivateAttr) -> Result<(), AttrError> {
         self.write(
             base,
             self.cmd(base)
@@ -123,7 +128,12 @@ impl Private {
         .await
     }
 
-    async fn write(&self, base: &str, cmd: Cmd, expected: Option<&str>) -> Result<(), AttrError> {
+    async fn write(
+        &self,
+        base: PrivateAttr,
+        cmd: Cmd,
+        expected: Option<&str>,
+    ) -> Result<(), AttrError> {
         let out = cmd.run(self.deadline.within(CALL_LIMIT)).await?;
         if !out.success() {
             return Err(AttrError::Failed(format!(

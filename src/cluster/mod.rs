@@ -7,6 +7,7 @@
 
 pub mod attrd;
 pub mod status;
+pub mod vocabulary;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -7,7 +7,6 @@
 
 mod config;
 mod ctl;
-pub mod doc;
 mod monitor;
 pub mod params;
 mod promote;
@@ -37,14 +36,44 @@ pub struct Pgsql {
     pub tools: Tools,
 }
 
-/// The meta-data XML, with `config`'s default computed from `pgdata` as the
-/// reference does.
-pub fn metadata_xml(env: &OcfEnv) -> String {
-    params::META.to_xml(&|name| Config::computed_default(env, name))
+/// The `ocf:heartbeat:pgsql` contract.
+pub struct PgsqlAgent;
+
+pub static PGSQL: PgsqlAgent = PgsqlAgent;
+
+impl crate::agents::Agent for PgsqlAgent {
+    fn name(&self) -> &'static str {
+        "pgsql"
+    }
+
+    /// With `config`'s default computed from `pgdata`, as the reference does.
+    fn metadata_xml(&self, env: &OcfEnv) -> String {
+        params::META.to_xml(&|name| Config::computed_default(env, name))
+    }
+
+    fn methods(&self) -> &'static str {
+        params::METHODS
+    }
+
+    fn usage(&self, program: &str) -> String {
+        params::usage(program)
+    }
+
+    /// Every OCF action but PAF's `reload`.
+    fn support(&self, action: Action) -> crate::agents::Support {
+        match action {
+            Action::Reload => crate::agents::Support::Unknown,
+            _ => crate::agents::Support::Yes,
+        }
+    }
+
+    fn run(&self, action: Action, env: OcfEnv, program: &str) -> ActionResult {
+        run(action, env, program)
+    }
 }
 
 /// Runs one action (meta-data, methods and usage are handled by the caller).
-pub fn run(action: Action, env: OcfEnv, program: &str) -> ActionResult {
+fn run(action: Action, env: OcfEnv, program: &str) -> ActionResult {
     let deadline = env.deadline(params::META.action_timeout(action.name()));
     let cfg = if action == Action::Stop {
         let (cfg, problems) = Config::from_env_lenient(&env);
@@ -206,11 +235,12 @@ impl Pgsql {
             Action::Promote => self.promote().await,
             Action::Demote => self.demote().await,
             Action::Notify => self.notify().await,
-            Action::ValidateAll | Action::MetaData | Action::Methods | Action::Usage => {
+            // Served by main (the first three), or not part of this contract
+            // (reload: main answers with the usage).
+            Action::MetaData | Action::Methods | Action::Usage | Action::Reload => {
                 Ok(OcfRc::Success)
             }
-            // main refuses it before: not part of this contract.
-            Action::Reload => Err(Failure::unimplemented("unknown action 'reload'")),
+            Action::ValidateAll => Ok(OcfRc::Success),
         }
     }
 

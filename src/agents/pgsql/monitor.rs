@@ -179,7 +179,7 @@ impl Pgsql {
         if shown == Some(value) {
             return value;
         }
-        let name = format!("{}-receiver-status", self.env.resource_name());
+        let name = crate::cluster::vocabulary::Attr::ReceiverStatus.name(self.env.resource_name());
         if let Err(e) = attrd::update(&self.tools, &name, Some(value), self.attr_deadline()).await {
             tracing::warn!("cannot publish {name}: {e}");
         }

@@ -55,7 +55,8 @@ impl Pgsql {
     /// time, and wait until the postmaster is gone.
     pub(super) async fn real_stop(&self, mode: StopMode) -> ActionResult {
         if self.cfg.check_wal_receiver {
-            let name = format!("{}-receiver-status", self.env.resource_name());
+            let name =
+                crate::cluster::vocabulary::Attr::ReceiverStatus.name(self.env.resource_name());
             if let Err(e) =
                 crate::cluster::attrd::update(&self.tools, &name, None, self.attr_deadline()).await
             {

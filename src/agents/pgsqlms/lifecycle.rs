@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use super::state::State;
 use super::Paf;
+use crate::cluster::vocabulary::Score;
 use crate::ocf::{ActionResult, Failure, OcfRc};
 use crate::pg::controldata::DbState;
 use crate::pg::ctl::{Shutdown, Wait};
@@ -80,7 +81,7 @@ impl Paf {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::info!("No master score around. Set mine to 1");
-                    self.set_score(&self.node, 1).await?;
+                    self.set_score(&self.node, Score::Value(1)).await?;
                 }
                 Err(e) => tracing::warn!("Could not read the partition's promotion scores: {e}"),
             }
@@ -103,13 +104,7 @@ impl Paf {
     async fn any_score_around(&self) -> Result<bool, crate::cluster::ClusterError> {
         for node in self.pcmk.partition().await? {
             if let Some(v) = self.pcmk.promotion_score(&node).await? {
-                let v = v.trim();
-                let n = match v {
-                    "INFINITY" | "+INFINITY" => i64::MAX,
-                    "-INFINITY" => i64::MIN,
-                    _ => v.parse::<f64>().map(|f| f as i64).unwrap_or(i64::MIN),
-                };
-                if n > -1 {
+                if Score::parse(&v).is_some_and(|s| s.as_i64() > -1) {
                     return Ok(true);
                 }
             }

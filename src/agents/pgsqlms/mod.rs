@@ -34,6 +34,7 @@ use config::Config;
 use validate::Checked;
 
 use crate::cluster::attrd::Private;
+use crate::cluster::vocabulary::Score;
 use crate::cluster::{Pacemaker, Tools};
 use crate::ocf::{block_on, Action, ActionResult, Deadline, Failure, OcfEnv, OcfRc};
 use crate::os::{Cmd, OsUser};
@@ -60,8 +61,41 @@ pub struct Paf {
     pub early: std::cell::RefCell<Option<Session>>,
 }
 
-pub fn metadata_xml() -> String {
-    params::META.to_xml(&|_| None)
+/// PAF's `pgsqlms` contract.
+pub struct PgsqlmsAgent;
+
+pub static PGSQLMS: PgsqlmsAgent = PgsqlmsAgent;
+
+impl crate::agents::Agent for PgsqlmsAgent {
+    fn name(&self) -> &'static str {
+        "pgsqlms"
+    }
+
+    fn metadata_xml(&self, _env: &OcfEnv) -> String {
+        params::META.to_xml(&|_| None)
+    }
+
+    fn methods(&self) -> &'static str {
+        params::METHODS
+    }
+
+    /// PAF has no usage action; an unknown word gets the pgsql usage, as
+    /// before the personalities were told apart.
+    fn usage(&self, program: &str) -> String {
+        crate::agents::pgsql::params::usage(program)
+    }
+
+    /// PAF's actions: no `status`, no `usage`.
+    fn support(&self, action: Action) -> crate::agents::Support {
+        match action {
+            Action::Status | Action::Usage => crate::agents::Support::NotPart,
+            _ => crate::agents::Support::Yes,
+        }
+    }
+
+    fn run(&self, action: Action, env: OcfEnv, _program: &str) -> ActionResult {
+        run(action, env)
+    }
 }
 
 /// How to reach the local instance: pghost and pgport, database
@@ -117,17 +151,9 @@ async fn read_controldata(
         })
 }
 
-/// Runs one action (meta-data and methods are handled by the caller).
-pub fn run(action: Action, env: OcfEnv) -> ActionResult {
-    if matches!(
-        action,
-        Action::Status | Action::Usage | Action::MetaData | Action::Methods
-    ) {
-        return Err(Failure::unimplemented(format!(
-            "action '{}' is not part of pgsqlms",
-            action.name()
-        )));
-    }
+/// Runs one action (main serves meta-data and methods, and refuses what is
+/// not part of PAF's contract).
+fn run(action: Action, env: OcfEnv) -> ActionResult {
     // PAF changes to the temporary directory so commands run as the
     // PostgreSQL user never start in a directory it cannot read; every such
     // command here is given its directory instead (os::process::NEUTRAL_DIR).
@@ -261,10 +287,12 @@ impl Paf {
                 tracing::info!("Instance \"{}\" reloaded", self.rsc);
                 Ok(OcfRc::Success)
             }
-            Action::ValidateAll => Ok(OcfRc::Success),
-            Action::Status | Action::Usage | Action::MetaData | Action::Methods => Err(
-                Failure::unimplemented(format!("action '{}' is not part of pgsqlms", self.action)),
-            ),
+            // Served or refused by main before.
+            Action::ValidateAll
+            | Action::Status
+            | Action::Usage
+            | Action::MetaData
+            | Action::Methods => Ok(OcfRc::Success),
         }
     }
 
@@ -346,7 +374,7 @@ impl Paf {
     }
 
     /// This node's promotion score, written and read back.
-    async fn set_score(&self, node: &str, score: i64) -> Result<(), Failure> {
+    async fn set_score(&self, node: &str, score: Score) -> Result<(), Failure> {
         self.pcmk
             .set_promotion_score(node, &score.to_string())
             .await

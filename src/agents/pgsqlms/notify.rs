@@ -9,13 +9,14 @@ use super::notify_env::NotifyEnv;
 use super::state::State;
 use super::switchover::Check;
 use super::Paf;
+use crate::cluster::vocabulary::PrivateAttr;
 
 /// PAF's private attributes, cleaned before and after each promotion.
-const ELECTION_ATTRS: [&str; 4] = [
-    "lsn_location",
-    "recover_primary",
-    "nodes",
-    "cancel_switchover",
+const ELECTION_ATTRS: [PrivateAttr; 4] = [
+    PrivateAttr::LsnLocation,
+    PrivateAttr::RecoverPrimary,
+    PrivateAttr::Nodes,
+    PrivateAttr::CancelSwitchover,
 ];
 
 impl Paf {
@@ -51,7 +52,7 @@ impl Paf {
             // election (and no position published).
             tracing::warn!("This is a primary recovery!");
             if target == self.node {
-                if let Err(e) = self.private.set("recover_primary", "1").await {
+                if let Err(e) = self.private.set(PrivateAttr::RecoverPrimary, "1").await {
                     tracing::error!("{e}");
                 }
             }
@@ -63,7 +64,7 @@ impl Paf {
             let old = n.demote.first().cloned().unwrap_or_default();
             let check = self.check_switchover(&old).await;
             if let Some(v) = check.attr_value() {
-                if let Err(e) = self.private.set("cancel_switchover", v).await {
+                if let Err(e) = self.private.set(PrivateAttr::CancelSwitchover, v).await {
                     tracing::error!("{e}");
                 }
                 return;
@@ -78,12 +79,12 @@ impl Paf {
             return;
         };
         tracing::info!("Current node TL#LSN: {location}");
-        if let Err(e) = self.private.set("lsn_location", &location).await {
+        if let Err(e) = self.private.set(PrivateAttr::LsnLocation, &location).await {
             tracing::warn!("Could not set the current node LSN ({e})");
         }
         if target == self.node {
             let nodes = n.nodes_after().join(" ");
-            if let Err(e) = self.private.set("nodes", &nodes).await {
+            if let Err(e) = self.private.set(PrivateAttr::Nodes, &nodes).await {
                 tracing::error!("{e}");
             }
         }

@@ -11,6 +11,7 @@
 //! missing positions without bound; we compare integers and wait until the
 //! operation deadline.
 
+use crate::cluster::vocabulary::{PrivateAttr, Score};
 use std::time::Duration;
 
 use super::state::State;
@@ -62,12 +63,12 @@ impl Paf {
 
         let cancel = self
             .private
-            .get("cancel_switchover", None)
+            .get(PrivateAttr::CancelSwitchover, None)
             .await
             .ok()
             .flatten();
         if perl_true(cancel.as_deref()) {
-            if let Err(e) = self.private.delete("cancel_switchover").await {
+            if let Err(e) = self.private.delete(PrivateAttr::CancelSwitchover).await {
                 tracing::warn!("{e}");
             }
             let rc = if cancel.as_deref() == Some("1") {
@@ -83,7 +84,7 @@ impl Paf {
 
         let recovering = self
             .private
-            .get("recover_primary", None)
+            .get(PrivateAttr::RecoverPrimary, None)
             .await
             .ok()
             .flatten();
@@ -130,7 +131,7 @@ impl Paf {
     async fn election(&self) -> Result<(), Failure> {
         let nodes: Vec<String> = self
             .private
-            .get("nodes", None)
+            .get(PrivateAttr::Nodes, None)
             .await
             .ok()
             .flatten()
@@ -138,7 +139,12 @@ impl Paf {
             .split_whitespace()
             .map(str::to_string)
             .collect();
-        let own = self.private.get("lsn_location", None).await.ok().flatten();
+        let own = self
+            .private
+            .get(PrivateAttr::LsnLocation, None)
+            .await
+            .ok()
+            .flatten();
         let Some(own) = own else {
             return Err(Failure::generic(
                 "Can not get current node LSN location (the pre-promote notification did not \
@@ -156,7 +162,7 @@ impl Paf {
             let value = loop {
                 if let Some(v) = self
                     .private
-                    .get("lsn_location", Some(node))
+                    .get(PrivateAttr::LsnLocation, Some(node))
                     .await
                     .ok()
                     .flatten()
@@ -193,10 +199,10 @@ impl Paf {
             "{better} is the best candidate to promote, aborting current promotion"
         ));
         tracing::error!("{}", failure.reason);
-        if let Err(f) = self.set_score(&self.node, 1).await {
+        if let Err(f) = self.set_score(&self.node, Score::Value(1)).await {
             tracing::warn!("{}", f.reason);
         }
-        if let Err(f) = self.set_score(better, 1000).await {
+        if let Err(f) = self.set_score(better, Score::Value(1000)).await {
             tracing::warn!("{}", f.reason);
         }
         Err(failure)

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use super::scores::{self, Note, ReplRow, Why};
 use super::Paf;
+use crate::cluster::vocabulary::{promotion_score_name, Score};
 use crate::ocf::{Action, ActionResult, Failure, OcfRc};
 use crate::pg::controldata::DbState;
 use crate::pg::{Lsn, Session, SqlError};
@@ -342,7 +343,7 @@ impl Paf {
                     tracing::warn!("\"{}\" is not connected to the primary", u.node)
                 }
             }
-            if let Err(f) = self.set_score(&u.node, u.to).await {
+            if let Err(f) = self.set_score(&u.node, Score::Value(u.to)).await {
                 tracing::warn!("{}", f.reason);
             }
         }
@@ -367,7 +368,7 @@ impl Paf {
                 .status(&self.rsc)
                 .await
                 .map_err(|e| format!("Could not read the cluster status: {e}"))?;
-            let name = format!("master-{}", self.pcmk.instance);
+            let name = promotion_score_name(&self.pcmk.instance);
             let partition: Vec<String> = st
                 .nodes
                 .iter()

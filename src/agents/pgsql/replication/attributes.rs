@@ -1,8 +1,10 @@
-//! The cluster view and the attribute writers of replication mode (spec
-//! §5.5): one `crm_mon` snapshot per invocation, our own writes layered on
-//! top, and each attribute written only where its value changes.
+//! The cluster view and the attribute writers of replication mode: one
+//! `crm_mon` snapshot per invocation, our own writes layered on top, and
+//! each attribute written only where its value changes (the reference
+//! writes every attribute on every monitor).
 
 use super::{cluster_failure, Repl};
+use crate::cluster::vocabulary::{promotion_score_name, Attr, DataStatus, PgsqlStatus, Score};
 use crate::cluster::{ClusterStatus, Lifetime};
 use crate::ocf::Failure;
 use crate::pg::{Lsn, Session};
@@ -27,7 +29,7 @@ impl Repl<'_> {
         f(v.as_ref().expect("ensure_view first"))
     }
 
-    pub(super) fn attr(&self, node: &str, name: &str) -> Option<String> {
+    pub(super) fn attr_of(&self, node: &str, name: &str) -> Option<String> {
         self.with_view(|v| v.attr(node, name).map(str::to_string))
     }
 
@@ -55,17 +57,23 @@ impl Repl<'_> {
 
     /// `change_pgsql_status`: a node's `<rsc>-status`. Another node's STOP or
     /// UNKNOWN is that node's own statement and is never overwritten.
-    pub(super) async fn change_status(&self, node: &str, value: &str) -> Result<(), Failure> {
+    pub(super) async fn change_status(
+        &self,
+        node: &str,
+        status: PgsqlStatus,
+    ) -> Result<(), Failure> {
         self.ensure_view().await?;
         if !self.with_view(|v| v.is_online(node)) {
             return Ok(());
         }
-        let name = self.attr_status();
-        let cur = self.attr(node, &name).unwrap_or_default();
+        let name = self.attr(Attr::Status);
+        let value = status.as_str();
+        let cur = self.attr_of(node, &name).unwrap_or_default();
         if cur == value {
             return Ok(());
         }
-        if (cur == "STOP" || cur == "UNKNOWN") && node != self.me {
+        let own_statement = PgsqlStatus::parse(&cur).is_some_and(PgsqlStatus::is_own_statement);
+        if own_statement && node != self.me {
             tracing::warn!(
                 "Changing {name} on {node} : {cur}->{value} by {} is prohibited.",
                 self.me
@@ -74,7 +82,7 @@ impl Repl<'_> {
         }
         tracing::info!("Changing {name} on {node} : {cur}->{value}.");
         self.pm
-            .set(node, Lifetime::Reboot, &name, value)
+            .set(node, Attr::Status.lifetime(), &name, value)
             .await
             .map_err(cluster_failure)?;
         self.remember(node, &name, Some(value));
@@ -83,39 +91,49 @@ impl Repl<'_> {
 
     /// Our own `<rsc>-status` where no snapshot is needed (start, stop): we
     /// are online, and writing an unchanged value is harmless.
-    pub(super) async fn set_own_status(&self, value: &str) -> Result<(), Failure> {
+    pub(super) async fn set_own_status(&self, status: PgsqlStatus) -> Result<(), Failure> {
         if self.view.borrow().is_some() {
-            return self.change_status(&self.me.clone(), value).await;
+            return self.change_status(&self.me.clone(), status).await;
         }
+        let name = self.attr(Attr::Status);
         self.pm
-            .set(&self.me, Lifetime::Reboot, &self.attr_status(), value)
+            .set(&self.me, Attr::Status.lifetime(), &name, status.as_str())
             .await
             .map_err(cluster_failure)
     }
 
     /// `change_data_status`: a node's permanent `<rsc>-data-status`.
-    pub(super) async fn change_data_status(&self, node: &str, value: &str) -> Result<(), Failure> {
+    pub(super) async fn change_data_status(
+        &self,
+        node: &str,
+        status: &DataStatus,
+    ) -> Result<(), Failure> {
         self.ensure_view().await?;
         if !self.with_view(|v| v.knows(node)) {
             return Ok(());
         }
-        let name = self.attr_data_status();
-        let cur = self.attr(node, &name).unwrap_or_default();
+        let name = self.attr(Attr::DataStatus);
+        let value = status.to_string();
+        let cur = self.attr_of(node, &name).unwrap_or_default();
         if cur == value {
             return Ok(());
         }
         tracing::info!("Changing {name} on {node} : {cur}->{value}.");
         self.pm
-            .set(node, Lifetime::Forever, &name, value)
+            .set(node, Attr::DataStatus.lifetime(), &name, &value)
             .await
             .map_err(cluster_failure)?;
-        self.remember(node, &name, Some(value));
+        self.remember(node, &name, Some(&value));
         Ok(())
     }
 
     /// `set_master_score` for another node: only an existing score is
     /// changed (each node creates its own at start).
-    pub(super) async fn change_master_score(&self, node: &str, score: &str) -> Result<(), Failure> {
+    pub(super) async fn change_master_score(
+        &self,
+        node: &str,
+        score: Score,
+    ) -> Result<(), Failure> {
         self.ensure_view().await?;
         if !self.with_view(|v| v.is_online(node)) {
             return Ok(());
@@ -128,23 +146,24 @@ impl Repl<'_> {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0);
             (0..max)
-                .map(|i| format!("master-{}:{i}", self.rsc))
+                .map(|i| promotion_score_name(&format!("{}:{i}", self.rsc)))
                 .filter(|n| *n != self.attr_score())
                 .collect()
         } else {
             vec![self.attr_score()]
         };
+        let score = score.to_string();
         for name in names {
-            let Some(cur) = self.attr(node, &name).filter(|c| !c.is_empty()) else {
+            let Some(cur) = self.attr_of(node, &name).filter(|c| !c.is_empty()) else {
                 continue;
             };
             if cur != score {
                 tracing::info!("Changing {name} master score on {node} : {cur}->{score}.");
                 self.pm
-                    .set(node, Lifetime::Reboot, &name, score)
+                    .set(node, Lifetime::Reboot, &name, &score)
                     .await
                     .map_err(cluster_failure)?;
-                self.remember(node, &name, Some(score));
+                self.remember(node, &name, Some(&score));
             }
         }
         Ok(())
@@ -155,26 +174,27 @@ impl Repl<'_> {
     /// score is not written again.
     pub(super) async fn set_own_score(
         &self,
-        score: &str,
+        score: Score,
         only_if_changed: bool,
     ) -> Result<(), Failure> {
         let name = self.attr_score();
+        let score = score.to_string();
         if only_if_changed
             && self.view.borrow().is_some()
-            && self.attr(&self.me, &name).as_deref() == Some(score)
+            && self.attr_of(&self.me, &name).as_deref() == Some(score.as_str())
         {
             return Ok(());
         }
         self.pm
-            .set_own_score(score)
+            .set_own_score(&score)
             .await
             .map_err(cluster_failure)?;
-        self.remember(&self.me.clone(), &name, Some(score));
+        self.remember(&self.me.clone(), &name, Some(&score));
         Ok(())
     }
 
     pub(super) async fn delete_own(&self, name: &str) {
-        if self.view.borrow().is_some() && self.attr(&self.me, name).is_none() {
+        if self.view.borrow().is_some() && self.attr_of(&self.me, name).is_none() {
             return;
         }
         if let Err(e) = self.pm.delete(&self.me, Lifetime::Reboot, name).await {
@@ -206,9 +226,9 @@ impl Repl<'_> {
     pub(super) async fn show_master_baseline(&self, session: &Session) -> Result<(), Failure> {
         let loc = self.my_location(session).await?.to_attr();
         tracing::info!("My master baseline : {loc}.");
-        let name = self.attr_baseline();
+        let name = self.attr(Attr::MasterBaseline);
         self.pm
-            .set(&self.me, Lifetime::Reboot, &name, &loc)
+            .set(&self.me, Attr::MasterBaseline.lifetime(), &name, &loc)
             .await
             .map_err(cluster_failure)?;
         self.remember(&self.me.clone(), &name, Some(&loc));

@@ -9,14 +9,16 @@
 use std::path::{Path, PathBuf};
 
 use crate::agents::pgsql::RepMode;
+use crate::cluster::vocabulary::{DataStatus, SyncState};
 
 /// Is a standby with this data status allowed to stand? An empty status
 /// means the cluster never had a primary.
 pub fn eligible(data_status: Option<&str>, rep_mode: RepMode) -> bool {
-    match data_status.unwrap_or("") {
-        "" | "STREAMING|SYNC" | "LATEST" => true,
-        "STREAMING|ASYNC" => rep_mode == RepMode::Async,
-        _ => false,
+    match data_status.filter(|s| !s.is_empty()).map(DataStatus::parse) {
+        None => true,
+        Some(Some(d)) if d.is_complete() => true,
+        Some(Some(d)) => d.is_streaming(SyncState::Async) && rep_mode == RepMode::Async,
+        Some(None) => false,
     }
 }
 

@@ -6,14 +6,15 @@ use super::{election, Repl};
 use crate::agents::pgsql::monitor::{Health, ServerRole};
 use crate::agents::pgsql::stop::StopMode;
 use crate::agents::pgsql::RepMode;
+use crate::cluster::vocabulary::{Attr, DataStatus, PgsqlStatus};
 use crate::ocf::{ActionResult, Failure, OcfRc};
 use crate::pg::Session;
 
 impl Repl<'_> {
     /// `pgsql_replication_start`.
     pub(in crate::agents::pgsql) async fn start(&self) -> ActionResult {
-        self.set_own_status("STOP").await?;
-        self.delete_own(&self.attr_baseline()).await;
+        self.set_own_status(PgsqlStatus::Stopped).await?;
+        self.delete_own(&self.attr(Attr::MasterBaseline)).await;
         self.set_own_score(CAN_NOT_PROMOTE, false).await?;
         let lock = self.pg.cfg.tmpdir.join("PGSQL.lock");
         // With the original upfront agent's parameters a demoted primary
@@ -27,7 +28,7 @@ impl Repl<'_> {
         }
         election::clear_notes(&self.pg.cfg.tmpdir);
         self.pg.write_recovery_conf(&self.me)?;
-        self.delete_own(&self.attr_xlog_loc()).await;
+        self.delete_own(&self.attr(Attr::XlogLoc)).await;
         if self.pg.cfg.rep_mode == RepMode::Sync {
             self.pg.write_sync_names(&[])?;
         }
@@ -59,28 +60,28 @@ impl Repl<'_> {
             }
         }
         self.delete_replication_slots().await?;
-        self.set_own_status("HS:alone").await?;
+        self.set_own_status(PgsqlStatus::Alone).await?;
         Ok(OcfRc::Success)
     }
 
     /// `pgsql_replication_stop`.
     pub(in crate::agents::pgsql) async fn stop(&self) -> ActionResult {
         self.set_own_score(CAN_NOT_PROMOTE, false).await?;
-        self.delete_own(&self.attr_xlog_loc()).await;
+        self.delete_own(&self.attr(Attr::XlogLoc)).await;
         if crate::pg::pidfile::postmaster_alive(&self.pg.cfg.pgdata, &self.pg.dba).is_none() {
             tracing::info!("PostgreSQL is already stopped.");
-            self.set_own_status("STOP").await?;
+            self.set_own_status(PgsqlStatus::Stopped).await?;
             return Ok(OcfRc::Success);
         }
         if let Err(f) = self.pg.real_stop(StopMode::Standby).await {
-            let _ = self.set_own_status("UNKNOWN").await;
+            let _ = self.set_own_status(PgsqlStatus::Unknown).await;
             return Err(f);
         }
-        self.set_own_status("STOP").await?;
+        self.set_own_status(PgsqlStatus::Stopped).await?;
         if self.pg.cfg.rep_mode == RepMode::Sync {
             self.pg.write_sync_names(&[])?;
         }
-        self.delete_own(&self.attr_baseline()).await;
+        self.delete_own(&self.attr(Attr::MasterBaseline)).await;
         Ok(OcfRc::Success)
     }
 
@@ -168,7 +169,7 @@ impl Repl<'_> {
             // had not reached the CIB yet, the next monitor sees the CIB
             // value and corrects it.
             let shown = self.view.borrow().as_ref().and_then(|v| {
-                v.attr(&self.me, &self.attr_receiver_status())
+                v.attr(&self.me, &self.attr(Attr::ReceiverStatus))
                     .map(str::to_string)
             });
             let value = self
@@ -205,8 +206,10 @@ impl Repl<'_> {
     }
 
     pub(super) async fn primary_monitor(&self, session: &Session) -> ActionResult {
-        self.change_data_status(&self.me.clone(), "LATEST").await?;
-        self.change_status(&self.me.clone(), "PRI").await?;
+        self.change_data_status(&self.me.clone(), &DataStatus::Latest)
+            .await?;
+        self.change_status(&self.me.clone(), PgsqlStatus::Primary)
+            .await?;
         if self.control_standbys(session).await? {
             tracing::info!("re-controlling slave status.");
             self.control_standbys(session).await?;
@@ -221,14 +224,20 @@ impl Repl<'_> {
         self.ensure_view().await?;
         if !self.with_view(|v| v.has_promoted()) {
             tracing::info!("Master does not exist.");
-            self.change_status(&self.me.clone(), "HS:alone").await?;
+            self.change_status(&self.me.clone(), PgsqlStatus::Alone)
+                .await?;
             if self.have_master_right(session).await? {
                 election::clear_notes(&self.pg.cfg.tmpdir);
             }
             return Ok(false);
         }
-        if self.attr(&self.me, &self.attr_data_status()).as_deref() == Some("DISCONNECT") {
-            self.change_status(&self.me.clone(), "HS:alone").await?;
+        if self
+            .attr_of(&self.me, &self.attr(Attr::DataStatus))
+            .as_deref()
+            == Some("DISCONNECT")
+        {
+            self.change_status(&self.me.clone(), PgsqlStatus::Alone)
+                .await?;
             return Ok(false);
         }
         Ok(true)

@@ -27,6 +27,7 @@ mod vote;
 use std::cell::RefCell;
 
 use super::Pgsql;
+use crate::cluster::vocabulary::{promotion_score_name, Attr};
 use crate::cluster::{ClusterError, ClusterStatus, Pacemaker};
 use crate::ocf::Failure;
 
@@ -73,22 +74,13 @@ impl<'a> Repl<'a> {
         Ok(self.with_view(|v| v.nodes.keys().map(|n| n.to_ascii_lowercase()).collect()))
     }
 
-    pub(super) fn attr_status(&self) -> String {
-        format!("{}-status", self.rsc)
+    /// The name of one of this resource's attributes.
+    pub(super) fn attr(&self, attr: Attr) -> String {
+        attr.name(&self.rsc)
     }
-    pub(super) fn attr_data_status(&self) -> String {
-        format!("{}-data-status", self.rsc)
-    }
-    pub(super) fn attr_xlog_loc(&self) -> String {
-        format!("{}-xlog-loc", self.rsc)
-    }
-    pub(super) fn attr_baseline(&self) -> String {
-        format!("{}-master-baseline", self.rsc)
-    }
-    pub(super) fn attr_receiver_status(&self) -> String {
-        format!("{}-receiver-status", self.rsc)
-    }
+
+    /// This instance's promotion score attribute.
     pub(super) fn attr_score(&self) -> String {
-        format!("master-{}", self.pg.env.resource_instance)
+        promotion_score_name(&self.pg.env.resource_instance)
     }
 }

@@ -3,6 +3,7 @@
 use super::{cluster_failure, Repl};
 use crate::agents::pgsql::monitor::Health;
 use crate::agents::pgsql::RepMode;
+use crate::cluster::vocabulary::{Attr, PgsqlStatus};
 use crate::cluster::Lifetime;
 use crate::ocf::{ActionResult, Failure, OcfRc};
 use crate::pg::Lsn;
@@ -34,9 +35,9 @@ impl Repl<'_> {
             // whose data is newer than the node being promoted.
             ("pre", "promote") => return self.pre_promote(&first("notify_promote_uname")).await,
             ("post", "promote") => {
-                self.delete_own(&self.attr_xlog_loc()).await;
+                self.delete_own(&self.attr(Attr::XlogLoc)).await;
                 if first("notify_promote_uname") != self.me {
-                    self.delete_own(&self.attr_baseline()).await;
+                    self.delete_own(&self.attr(Attr::MasterBaseline)).await;
                 }
             }
             ("post", "demote") => {
@@ -49,7 +50,10 @@ impl Repl<'_> {
                             tracing::warn!("{}", f.reason);
                         }
                     }
-                    if let Err(f) = self.change_status(&self.me.clone(), "HS:alone").await {
+                    if let Err(f) = self
+                        .change_status(&self.me.clone(), PgsqlStatus::Alone)
+                        .await
+                    {
                         tracing::warn!("{}", f.reason);
                     }
                 }
@@ -84,7 +88,7 @@ impl Repl<'_> {
         }
         // As in the reference, an unreadable baseline means no check: the
         // refusal below is the only way a notification may fail.
-        let name = self.attr_baseline();
+        let name = self.attr(Attr::MasterBaseline);
         let theirs = match self.pm.get(promote_node, Lifetime::Reboot, &name).await {
             Ok(Some(v)) => v,
             Ok(None) => return Ok(OcfRc::Success),

@@ -5,6 +5,7 @@ use super::{election, Repl};
 use crate::agents::pgsql::monitor::{Health, ServerRole};
 use crate::agents::pgsql::stop::StopMode;
 use crate::agents::pgsql::RepMode;
+use crate::cluster::vocabulary::{Attr, DataStatus, PgsqlStatus};
 use crate::ocf::{ActionResult, Failure, OcfRc};
 
 impl Repl<'_> {
@@ -36,9 +37,10 @@ impl Repl<'_> {
         // asked for it (a stale score, a forced promote).
         if self.pg.cfg.rep_mode == RepMode::Sync {
             let ds = self
-                .attr(&self.me, &self.attr_data_status())
+                .attr_of(&self.me, &self.attr(Attr::DataStatus))
                 .unwrap_or_default();
-            if !matches!(ds.as_str(), "" | "LATEST" | "STREAMING|SYNC") {
+            let complete = ds.is_empty() || DataStatus::parse(&ds).is_some_and(|d| d.is_complete());
+            if !complete {
                 return Err(Failure::generic(format!(
                     "Refusing to promote: my data status is {ds}, so acknowledged synchronous \
                      writes may be missing here. Promote a node whose data status is LATEST or \
@@ -48,7 +50,8 @@ impl Repl<'_> {
         }
         election::clear_notes(&self.pg.cfg.tmpdir);
         for node in self.nodes().await?.iter().filter(|n| **n != self.me) {
-            self.change_data_status(node, "DISCONNECT").await?;
+            self.change_data_status(node, &DataStatus::Disconnect)
+                .await?;
             self.change_master_score(node, CAN_NOT_PROMOTE).await?;
         }
         let lock = self.pg.cfg.tmpdir.join("PGSQL.lock");
@@ -65,7 +68,7 @@ impl Repl<'_> {
                 Ok(OcfRc::RunningPromoted) => {}
                 other => {
                     if other.is_err() {
-                        let _ = self.set_own_status("STOP").await;
+                        let _ = self.set_own_status(PgsqlStatus::Stopped).await;
                     }
                     return Err(Failure::generic(
                         "Can't start PostgreSQL as primary on promote.",
@@ -79,26 +82,28 @@ impl Repl<'_> {
             tracing::info!("PostgreSQL is promoted.");
         }
         self.create_replication_slots().await?;
-        self.change_data_status(&self.me.clone(), "LATEST").await?;
+        self.change_data_status(&self.me.clone(), &DataStatus::Latest)
+            .await?;
         self.set_own_score(PROMOTE_ME, false).await?;
-        self.change_status(&self.me.clone(), "PRI").await?;
+        self.change_status(&self.me.clone(), PgsqlStatus::Primary)
+            .await?;
         Ok(OcfRc::Success)
     }
 
     /// `pgsql_demote`: the primary is stopped, not turned into a standby.
     pub(in crate::agents::pgsql) async fn demote(&self) -> ActionResult {
         self.set_own_score(CAN_NOT_PROMOTE, false).await?;
-        self.delete_own(&self.attr_baseline()).await;
+        self.delete_own(&self.attr(Attr::MasterBaseline)).await;
         if crate::pg::pidfile::postmaster_alive(&self.pg.cfg.pgdata, &self.pg.dba).is_none() {
             tracing::info!("PostgreSQL is already stopped on demote.");
         } else {
             tracing::info!("Stopping PostgreSQL on demote.");
             if let Err(f) = self.pg.real_stop(StopMode::Primary).await {
-                let _ = self.set_own_status("UNKNOWN").await;
+                let _ = self.set_own_status(PgsqlStatus::Unknown).await;
                 return Err(f);
             }
         }
-        self.set_own_status("STOP").await?;
+        self.set_own_status(PgsqlStatus::Stopped).await?;
         self.ban_if_locked().await;
         Ok(OcfRc::Success)
     }

@@ -4,14 +4,19 @@
 //! Input: the rows of `pg_stat_replication` and the configuration. Output:
 //! for every other node in `node_list`, its data status, promotion score,
 //! status attribute and what to do about `synchronous_standby_names`. The
-//! caller applies the decisions; keeping them pure lets the table of spec §9.1
-//! be tested row by row.
+//! caller applies the decisions; keeping them pure lets the reference's
+//! table (sync state -> score, status, synchronous_standby_names) be tested
+//! row by row.
 
 use crate::agents::pgsql::RepMode;
+use crate::cluster::vocabulary::{DataStatus, PgsqlStatus, Score, SyncState};
 
-pub const CAN_NOT_PROMOTE: &str = "-INFINITY";
-pub const CAN_PROMOTE: &str = "100";
-pub const PROMOTE_ME: &str = "1000";
+/// A standby that may lack acknowledged writes.
+pub const CAN_NOT_PROMOTE: Score = Score::MinusInfinity;
+/// A standby that holds every acknowledged write.
+pub const CAN_PROMOTE: Score = Score::Value(100);
+/// The primary, or the node the election chose.
+pub const PROMOTE_ME: Score = Score::Value(1000);
 
 /// One row of `select application_name, upper(state), upper(sync_state)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,21 +39,20 @@ pub enum SyncAction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StandbyDecision {
     pub node: String,
-    /// `STATE|SYNC_STATE` or `DISCONNECT`.
-    pub data_status: String,
-    pub score: &'static str,
+    pub data_status: DataStatus,
+    pub score: Score,
     pub sync_action: SyncAction,
     /// New `<rsc>-status`, `None` to leave it.
-    pub status: Option<&'static str>,
+    pub status: Option<PgsqlStatus>,
 }
 
 /// The data status of `node`: its first row (application_name compared
 /// case-insensitively and exactly, not as a pattern), else `DISCONNECT`.
-pub fn data_status_of(rows: &[ReplRow], node: &str) -> String {
+pub fn data_status_of(rows: &[ReplRow], node: &str) -> DataStatus {
     rows.iter()
         .find(|r| r.application_name.eq_ignore_ascii_case(node))
-        .map(|r| format!("{}|{}", r.state, r.sync_state))
-        .unwrap_or_else(|| "DISCONNECT".to_string())
+        .map(|r| DataStatus::sender(&r.state, &r.sync_state))
+        .unwrap_or(DataStatus::Disconnect)
 }
 
 /// Decisions for every node of `node_list` but `me`.
@@ -75,20 +79,23 @@ pub fn decide(
         .filter(|n| !n.eq_ignore_ascii_case(me))
         .map(|node| {
             let ds = data_status_of(rows, node);
-            let (score, sync_action, status) = match ds.as_str() {
-                "STREAMING|SYNC" => (sync_score, SyncAction::None, Some("HS:sync")),
-                "STREAMING|ASYNC" => (
-                    if two_node_async {
-                        CAN_PROMOTE
-                    } else {
-                        CAN_NOT_PROMOTE
-                    },
-                    SyncAction::MakeSync,
-                    Some("HS:async"),
-                ),
-                "STREAMING|POTENTIAL" => (CAN_NOT_PROMOTE, SyncAction::None, Some("HS:potential")),
-                "DISCONNECT" => (CAN_NOT_PROMOTE, SyncAction::MakeAsync, None),
-                _ => (CAN_NOT_PROMOTE, SyncAction::MakeAsync, Some("HS:connected")),
+            let (score, sync_action, status) = if ds.is_streaming(SyncState::Sync) {
+                (sync_score, SyncAction::None, Some(PgsqlStatus::SyncStandby))
+            } else if ds.is_streaming(SyncState::Async) {
+                let score = if two_node_async {
+                    CAN_PROMOTE
+                } else {
+                    CAN_NOT_PROMOTE
+                };
+                (score, SyncAction::MakeSync, Some(PgsqlStatus::AsyncStandby))
+            } else if ds.is_streaming(SyncState::Potential) {
+                let status = Some(PgsqlStatus::PotentialStandby);
+                (CAN_NOT_PROMOTE, SyncAction::None, status)
+            } else if ds == DataStatus::Disconnect {
+                (CAN_NOT_PROMOTE, SyncAction::MakeAsync, None)
+            } else {
+                let status = Some(PgsqlStatus::Connected);
+                (CAN_NOT_PROMOTE, SyncAction::MakeAsync, status)
             };
             StandbyDecision {
                 node: node.clone(),
@@ -138,6 +145,20 @@ mod tests {
         n.iter().map(|s| s.to_string()).collect()
     }
 
+    /// `decide` as the primary node1, without external standbys.
+    fn decide_on_node1(
+        rows: &[ReplRow],
+        node_list: &[&str],
+        rep_mode: RepMode,
+        by_rule: bool,
+    ) -> Vec<StandbyDecision> {
+        decide(rows, &nodes(node_list), "node1", rep_mode, false, by_rule)
+    }
+
+    fn data(s: &str) -> DataStatus {
+        DataStatus::parse(s).unwrap()
+    }
+
     #[test]
     fn spec_table_sync_mode() {
         let rows = vec![
@@ -146,25 +167,19 @@ mod tests {
             row("node4", "STREAMING", "POTENTIAL"),
             row("node5", "CATCHUP", "ASYNC"),
         ];
-        let d = decide(
-            &rows,
-            &nodes(&["node1", "node2", "node3", "node4", "node5", "node6"]),
-            "node1",
-            RepMode::Sync,
-            false,
-            false,
-        );
+        let all = ["node1", "node2", "node3", "node4", "node5", "node6"];
+        let d = decide_on_node1(&rows, &all, RepMode::Sync, false);
         let by = |n: &str| d.iter().find(|x| x.node == n).unwrap().clone();
         assert_eq!(by("node2").score, CAN_PROMOTE);
-        assert_eq!(by("node2").status, Some("HS:sync"));
+        assert_eq!(by("node2").status, Some(PgsqlStatus::SyncStandby));
         assert_eq!(by("node3").score, CAN_NOT_PROMOTE);
         assert_eq!(by("node3").sync_action, SyncAction::MakeSync);
-        assert_eq!(by("node3").status, Some("HS:async"));
-        assert_eq!(by("node4").status, Some("HS:potential"));
-        assert_eq!(by("node5").data_status, "CATCHUP|ASYNC");
-        assert_eq!(by("node5").status, Some("HS:connected"));
+        assert_eq!(by("node3").status, Some(PgsqlStatus::AsyncStandby));
+        assert_eq!(by("node4").status, Some(PgsqlStatus::PotentialStandby));
+        assert_eq!(by("node5").data_status, data("CATCHUP|ASYNC"));
+        assert_eq!(by("node5").status, Some(PgsqlStatus::Connected));
         assert_eq!(by("node5").sync_action, SyncAction::MakeAsync);
-        assert_eq!(by("node6").data_status, "DISCONNECT");
+        assert_eq!(by("node6").data_status, DataStatus::Disconnect);
         assert_eq!(by("node6").status, None);
         assert_eq!(d.len(), 5, "me is skipped");
     }
@@ -172,24 +187,10 @@ mod tests {
     #[test]
     fn two_node_async_standby_may_be_promoted() {
         let rows = vec![row("node2", "STREAMING", "ASYNC")];
-        let d = decide(
-            &rows,
-            &nodes(&["node1", "node2"]),
-            "node1",
-            RepMode::Async,
-            false,
-            false,
-        );
+        let d = decide_on_node1(&rows, &["node1", "node2"], RepMode::Async, false);
         assert_eq!(d[0].score, CAN_PROMOTE);
         assert_eq!(d[0].sync_action, SyncAction::None);
-        let d = decide(
-            &rows,
-            &nodes(&["node1", "node2", "node3"]),
-            "node1",
-            RepMode::Async,
-            false,
-            false,
-        );
+        let d = decide_on_node1(&rows, &["node1", "node2", "node3"], RepMode::Async, false);
         assert_eq!(d[0].score, CAN_NOT_PROMOTE);
     }
 
@@ -199,8 +200,8 @@ mod tests {
             row("node2", "STREAMING", "SYNC"),
             row("node3", "STREAMING", "ASYNC"),
         ];
-        let all = nodes(&["node1", "node2", "node3", "node4"]);
-        let d = decide(&rows, &all, "node1", RepMode::Sync, false, true);
+        let all = ["node1", "node2", "node3", "node4"];
+        let d = decide_on_node1(&rows, &all, RepMode::Sync, true);
         let by = |n: &str| d.iter().find(|x| x.node == n).unwrap().clone();
         assert_eq!(by("node2").score, PROMOTE_ME);
         assert_eq!(by("node3").score, CAN_NOT_PROMOTE);
@@ -208,38 +209,24 @@ mod tests {
         // Never an asynchronous standby, even in the two-node async case
         // where the reference gives it 100.
         let rows = vec![row("node2", "STREAMING", "ASYNC")];
-        let d = decide(
-            &rows,
-            &nodes(&["node1", "node2"]),
-            "node1",
-            RepMode::Async,
-            false,
-            true,
-        );
+        let d = decide_on_node1(&rows, &["node1", "node2"], RepMode::Async, true);
         assert_eq!(d[0].score, CAN_NOT_PROMOTE);
     }
 
     #[test]
     fn names_are_matched_exactly_not_as_patterns() {
-        // node1 must not match node10's row (reference defect §14.1 #12).
+        // node1 must not match node10's row (the reference's grep does).
         let rows = vec![row("node10", "STREAMING", "SYNC")];
-        assert_eq!(data_status_of(&rows, "node1"), "DISCONNECT");
-        assert_eq!(data_status_of(&rows, "NODE10"), "STREAMING|SYNC");
+        assert_eq!(data_status_of(&rows, "node1"), DataStatus::Disconnect);
+        assert_eq!(data_status_of(&rows, "NODE10"), data("STREAMING|SYNC"));
     }
 
     #[test]
     fn monitor_user_without_pg_monitor_sees_nulls() {
         let rows = vec![row("node2", "", "")];
-        let d = decide(
-            &rows,
-            &nodes(&["node1", "node2"]),
-            "node1",
-            RepMode::Sync,
-            false,
-            false,
-        );
-        assert_eq!(d[0].data_status, "|");
-        assert_eq!(d[0].status, Some("HS:connected"));
+        let d = decide_on_node1(&rows, &["node1", "node2"], RepMode::Sync, false);
+        assert_eq!(d[0].data_status.to_string(), "|");
+        assert_eq!(d[0].status, Some(PgsqlStatus::Connected));
         assert_eq!(d[0].score, CAN_NOT_PROMOTE);
     }
 

@@ -3,6 +3,7 @@
 
 use super::slaves::PROMOTE_ME;
 use super::{election, Repl};
+use crate::cluster::vocabulary::{Attr, DataStatus};
 use crate::cluster::Lifetime;
 use crate::ocf::Failure;
 use crate::pg::Session;
@@ -11,7 +12,7 @@ impl Repl<'_> {
     /// `have_master_right`, one election round (spec §10.2).
     pub(super) async fn have_master_right(&self, session: &Session) -> Result<bool, Failure> {
         tracing::debug!("Checking if I have a master right.");
-        let ds = self.attr(&self.me, &self.attr_data_status());
+        let ds = self.attr_of(&self.me, &self.attr(Attr::DataStatus));
         if !election::eligible(ds.as_deref(), self.pg.cfg.rep_mode) {
             tracing::warn!("My data is out-of-date. status={}", ds.unwrap_or_default());
             return Ok(false);
@@ -22,8 +23,8 @@ impl Repl<'_> {
             .await
             .map_err(|e| Failure::generic(format!("Failed to show my xlog location. {e}")))?
             .to_attr();
-        let name = self.attr_xlog_loc();
-        if self.attr(&self.me, &name).as_deref() != Some(loc.as_str()) {
+        let name = self.attr(Attr::XlogLoc);
+        if self.attr_of(&self.me, &name).as_deref() != Some(loc.as_str()) {
             self.pm
                 .set(&self.me, Lifetime::Reboot, &name, &loc)
                 .await
@@ -32,7 +33,7 @@ impl Repl<'_> {
         }
         let mut entries = Vec::new();
         for node in &self.nodes().await? {
-            match self.attr(node, &name) {
+            match self.attr_of(node, &name) {
                 Some(l) => {
                     tracing::info!("{node} xlog location : {l}");
                     entries.push((node.clone(), l));
@@ -63,7 +64,7 @@ impl Repl<'_> {
                 Ok(true)
             }
             election::Round::Lost { newest } => {
-                self.change_data_status(&self.me.clone(), "DISCONNECT")
+                self.change_data_status(&self.me.clone(), &DataStatus::Disconnect)
                     .await?;
                 tracing::info!("I don't have correct master data. (newest: {newest})");
                 Ok(false)

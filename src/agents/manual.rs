@@ -7,7 +7,7 @@
 //! environment it reads. The packages build the installed page from this, so
 //! the page and the meta-data describe the same agent.
 
-use super::params::META;
+use super::pgsql::params::META;
 use crate::man::{Roff, Span};
 use crate::ocf::metadata::ActionSpec;
 use crate::ocf::{OcfEnv, OcfRc};
@@ -464,7 +464,7 @@ pub fn man_page() -> String {
         let default = match p.default {
             Some("") => "empty".to_string(),
             Some(d) => d.to_string(),
-            None => super::Config::computed_default(&placeholder, p.name)
+            None => super::pgsql::Config::computed_default(&placeholder, p.name)
                 .unwrap_or_default()
                 .replace("PGDATA", "pgdata"),
         };
@@ -490,7 +490,7 @@ pub fn man_page() -> String {
          (primary_conninfo with application_name=<node name>, recovery_target_timeline \
          'latest', pg_hba) is the administrator's; the agent never edits it.",
     );
-    for p in crate::agents::pgsqlms::params::PARAMS {
+    for p in super::pgsqlms::params::PARAMS {
         let default = p.default.unwrap_or_default();
         let head = format!(" ({}, default: ", p.kind.name());
         let mut tag = vec![Span::Bold(p.name), Span::Roman(&head)];
