@@ -138,7 +138,7 @@ fn best_candidate(c: &Cluster) -> Option<String> {
             Some("INFINITY") => i64::MAX,
             Some(v) => v.parse().unwrap_or(0),
         };
-        if score > 0 && best.as_ref().map_or(true, |(b, _)| score > *b) {
+        if score > 0 && best.as_ref().is_none_or(|(b, _)| score > *b) {
             best = Some((score, n));
         }
     }

@@ -172,7 +172,7 @@ fn tokenize(src: &str) -> Vec<Token> {
             }
             let open = j + 1;
             let close: String = std::iter::once('"')
-                .chain(std::iter::repeat('#').take(hashes))
+                .chain(std::iter::repeat_n('#', hashes))
                 .collect();
             let rest: String = b[open..].iter().collect();
             let len = rest.find(&close).unwrap_or(rest.len());

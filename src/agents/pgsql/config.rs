@@ -36,9 +36,9 @@ pub struct Config {
     pub pgctl: String,
     pub start_opt: String,
     pub ctl_opt: Vec<String>,
-    /// Accepted for compatibility; SQL goes through our own client, so psql
-    /// is never run.
-    #[allow(dead_code)]
+    /// SQL goes through our own client; psql runs only for the replication
+    /// protocol's questions to another server (pg/replication.rs), when a
+    /// former primary's lock is checked.
     pub psql: String,
     pub pgdata: PathBuf,
     pub pgdba: String,
@@ -105,7 +105,7 @@ impl<'a> Parser<'a> {
     /// else the advertised default.
     fn raw(&self, name: &str) -> &str {
         let given = self.env.param(name);
-        if given.map_or(true, |v| v.trim().is_empty()) {
+        if given.is_none_or(|v| v.trim().is_empty()) {
             if let Some(v) = self.mapped.get(name) {
                 return v;
             }
@@ -256,9 +256,7 @@ impl Config {
         p.mapped = mapped.values;
         let pgdata = PathBuf::from(p.raw("pgdata"));
         let config = match p.mapped.get("config") {
-            Some(c) if env.param("config").map_or(true, |v| v.trim().is_empty()) => {
-                PathBuf::from(c)
-            }
+            Some(c) if env.param("config").is_none_or(|v| v.trim().is_empty()) => PathBuf::from(c),
             _ => match env.param("config") {
                 Some(c) => PathBuf::from(c),
                 None => pgdata.join("postgresql.conf"),

@@ -172,7 +172,7 @@ fn user_unknown(action: Action, f: Failure, cfg: &Config, deadline: Deadline) ->
 
 /// A level-10 failure. The reference exits with the code for every action,
 /// so a missing binary or configuration file makes `stop` fail and gets the
-/// node fenced (spec §14.1 #2). We only let that happen when PostgreSQL might
+/// node fenced. We only let that happen when PostgreSQL might
 /// still be running: a stop or probe that finds no live postmaster reports
 /// "stopped", and a stop that finds one still stops it (with signals when
 /// pg_ctl itself is what is missing).
@@ -206,7 +206,8 @@ fn validation_failed(
 impl Pgsql {
     async fn dispatch(&self) -> ActionResult {
         if let Err(f) = self.prepare_replication_files() {
-            // A stop must not fail over the include lines (spec §14.1 #2).
+            // A stop must not fail over the include lines: a failed stop gets the
+            // node fenced.
             if self.action != Action::Stop {
                 return Err(f);
             }

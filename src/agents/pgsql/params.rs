@@ -6,7 +6,7 @@
 //! Keeping them in one place means they cannot drift apart.
 //!
 //! Names, shortdescs, types, defaults and the parameter order are the
-//! interface of `ocf:heartbeat:pgsql` and match it exactly (spec §3, §13);
+//! interface of `ocf:heartbeat:pgsql` and match it exactly;
 //! the longdesc texts are written for this implementation. One deliberate
 //! documentation fix: `node_list` does not claim a default, because
 //! replication mode refuses to run without it.

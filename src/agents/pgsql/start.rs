@@ -3,7 +3,7 @@
 //!
 //! Differences from the reference, all on the safe side: a postmaster that is
 //! alive but not answering is waited for, never "restarted" by deleting its
-//! PID file (spec §14.1 #4); the wait ends at the operation deadline with a
+//! PID file (the reference waits on a PID file only); the wait ends at the operation deadline with a
 //! reason instead of being killed by Pacemaker; errors that waiting cannot fix
 //! (authentication, missing database, bad monitor_sql) end the start at once.
 

@@ -122,7 +122,7 @@ impl<'a> Mapper<'a, '_> {
             } else {
                 let pgport = self.given("pgport");
                 // Compare as numbers: "05435" and "5435" are the same port.
-                let same = pgport.map_or(true, |q| q.parse::<u16>().ok() == p.parse::<u16>().ok());
+                let same = pgport.is_none_or(|q| q.parse::<u16>().ok() == p.parse::<u16>().ok());
                 if same {
                     if pgport.is_none() {
                         self.out.values.insert("pgport", p.to_string());

@@ -4,7 +4,7 @@
 //! runs on nodes that may not even have PostgreSQL): the parameters make sense
 //! on their own. Level 10 (before every other action): this host can run the
 //! resource - binaries, configuration file, data directory. The checks, their
-//! order and their exit codes follow the reference (spec §4), and the side
+//! order and their exit codes follow the reference, and the side
 //! effects of the reference's level 10 (editing postgresql.conf, creating
 //! tmpdir) are left to the replication code that needs them.
 
@@ -99,7 +99,8 @@ pub fn level10(
     if facts.config_readable {
         let old = facts.version.is_some_and(|v| !v.at_least(9, 3));
         if old {
-            // The reference meant to do this and never did (spec §14.1 #11).
+            // The reference meant to read unix_socket_directory for old servers
+            // and never did.
             if facts.socketdir.is_none() {
                 facts.socketdir = conf::get(&cfg.config, "unix_socket_directory")
                     .filter(|s| !s.is_empty())
@@ -179,7 +180,8 @@ fn version_matches(want: &str, have: PgVersion) -> bool {
     want == have || (have.split('.').count() == 1 && want.split('.').next() == Some(&have))
 }
 
-/// The parameter checks of replication and slave mode (spec §4.2 steps 6-9),
+/// The parameter checks of replication and slave mode (the reference's
+/// validation steps for rep_mode and master_ip),
 /// without their file-system side effects.
 fn replication_checks(
     cfg: &Config,
@@ -230,7 +232,7 @@ fn replication_checks(
             Some(_) => {}
             // No PG_VERSION: this node has no data directory. That is a
             // local problem (5), never a cluster-wide fatal one (the
-            // reference's 6, spec §14.1 #3); a probe simply goes on.
+            // reference's 6); a probe simply goes on.
             None if probe => {}
             None => {
                 return Err(Failure::installed(format!(

@@ -1,4 +1,4 @@
-//! start, stop and demote (spec §4.4, §4.5, §4.7).
+//! start, stop and demote.
 //!
 //! Every instance starts as a standby (standby.signal from 12, a copy of
 //! `recovery_template` before); promotion is a separate step. Demote is a

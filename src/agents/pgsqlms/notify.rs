@@ -1,4 +1,4 @@
-//! Notifications (spec §4.8): the election's first half (pre-promote), its
+//! Notifications: the election's first half (pre-promote), its
 //! cleanup (post-promote) and local crash recovery (pre-demote, pre-stop).
 //!
 //! Pacemaker ignores what a notification returns and the OCF contract says

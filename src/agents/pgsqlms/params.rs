@@ -2,8 +2,8 @@
 //!
 //! The meta-data, the configuration defaults and the man page all read this
 //! table, so they cannot drift apart. Names, order, types, `unique` flags,
-//! shortdescs, defaults and action timeouts are PAF's interface (PAF master,
-//! spec §7) and match it exactly, so existing CIBs, `pcs resource describe`
+//! shortdescs, defaults and action timeouts are PAF's interface (PAF's master
+//! branch) and match it exactly, so existing CIBs, `pcs resource describe`
 //! and `crm ra info` see the agent they know. The longdesc texts are written
 //! for this implementation. The `pghost` default is Debian's
 //! (`/var/run/postgresql`), the build Debian users run.

@@ -1,4 +1,4 @@
-//! promote, with PAF's election check (spec §4.6).
+//! promote, with PAF's election check.
 //!
 //! Pacemaker picks the node with the best promotion score, but scores are
 //! from the last primary monitor, and a standby may have received more

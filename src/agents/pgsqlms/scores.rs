@@ -1,4 +1,4 @@
-//! The promotion scores a primary gives its standbys (PAF master, spec §3.1).
+//! The promotion scores a primary gives its standbys (PAF's master).
 //!
 //! Pacemaker promotes the node with the highest `master-<rsc>`; values above
 //! 1,000,000 count as INFINITY, so positions are ranked instead of used

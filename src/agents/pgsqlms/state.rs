@@ -1,4 +1,4 @@
-//! Where the local instance stands: PAF's monitor logic (spec §4.3).
+//! Where the local instance stands: PAF's monitor logic.
 //!
 //! Three witnesses are combined: what PAF asks `pg_isready` (is something
 //! answering on pghost/pgport; asked here in process, by the connection the
@@ -264,7 +264,7 @@ impl Paf {
         }
     }
 
-    /// The primary's side of the promotion scores (spec §3.1).
+    /// The primary's side of the promotion scores.
     async fn check_locations(&self, session: &crate::pg::Session) -> Result<(), Failure> {
         let sql = format!(
             "SELECT application_name, {write}::text, state, \

@@ -1,4 +1,4 @@
-//! Is a switchover to this standby safe? (spec §4.8.6)
+//! Is a switchover to this standby safe?
 //!
 //! During a switchover the old primary is demoted first: a fast shutdown,
 //! which ends with a shutdown checkpoint that it streams to its connected

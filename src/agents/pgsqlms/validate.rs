@@ -1,4 +1,4 @@
-//! PAF's checks, run before every action (spec §1.1 and §4.2).
+//! PAF's checks, run before every action.
 //!
 //! Order and exit codes follow PAF, so the first problem reported is the one
 //! PAF reports and scripts grepping exit reasons keep working. Two things
@@ -194,10 +194,7 @@ fn settings_as_postgres_c(rows: &[Vec<Option<String>>]) -> BTreeMap<String, Stri
             continue;
         };
         let seqno = col(r, 4).and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
-        if last_line
-            .get(&name)
-            .map_or(true, |(seen, _)| *seen <= seqno)
-        {
+        if last_line.get(&name).is_none_or(|(seen, _)| *seen <= seqno) {
             last_line.insert(name, (seqno, if failed { None } else { col(r, 2) }));
         }
     }

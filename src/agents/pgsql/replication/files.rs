@@ -32,7 +32,8 @@ pub fn sql_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// The recovery settings for node `me` (spec §7.1), every value quoted so
+/// The recovery settings for node `me` (primary_conninfo, restore_command,
+/// recovery_target_timeline), every value quoted so
 /// that any character survives. `standby_signal`: PostgreSQL 12 or later
 /// (no `standby_mode`).
 pub fn recovery_conf_text(c: &Config, me: &str, standby_signal: bool) -> String {
@@ -147,12 +148,12 @@ impl Pgsql {
         let _ = std::fs::remove_file(path);
     }
 
-    /// The level-10 side effects of replication and slave mode (spec §4.2
-    /// 6b, 7e, 7f), done only where something is missing: the include line of
+    /// The level-10 side effects of replication and slave mode, done only
+    /// where something is missing: the include line of
     /// the recovery file (12+), the include line of rep_mode.conf (sync) or
     /// its removal (async), and tmpdir owned by pgdba with mode 700. Slave
-    /// mode gets tmpdir too, which it needs from 12 on (reference defect
-    /// §14.1 #9).
+    /// mode gets tmpdir too, which it needs from 12 on (the reference
+    /// creates it only in replication mode).
     pub(in crate::agents::pgsql) fn prepare_replication_files(&self) -> Result<(), Failure> {
         let c = &self.cfg;
         if !(c.rep_mode.is_replication() || c.rep_mode == RepMode::Slave) {
@@ -338,7 +339,7 @@ mod tests {
         assert!(t.ends_with("primary_slot_name = 'slot_node_1'\n"));
     }
 
-    /// Regression (reference defect §14.1 #13): a quote in restore_command
+    /// Regression (a defect of the reference): a quote in restore_command
     /// broke the file and PostgreSQL refused to start.
     #[test]
     fn quotes_in_values_survive_the_config_parser() {

@@ -77,7 +77,7 @@ impl Repl<'_> {
         Ok(OcfRc::Success)
     }
 
-    /// `pgsql_pre_promote` (spec §10.3): in sync mode with three or more
+    /// `pgsql_pre_promote`: in sync mode with three or more
     /// nodes, a standby whose baseline is newer than the node about to be
     /// promoted bans itself, since it holds data the new primary lacks.
     pub(super) async fn pre_promote(&self, promote_node: &str) -> ActionResult {

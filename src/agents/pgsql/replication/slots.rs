@@ -1,4 +1,5 @@
-//! Replication slots (spec §11): dropped at start, created after promotion.
+//! Replication slots (`replication_slot_name`): dropped at start, created
+//! after promotion.
 
 use super::{files, Repl};
 use crate::ocf::Failure;

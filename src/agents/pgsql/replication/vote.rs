@@ -1,5 +1,5 @@
 //! One election round on a standby when no primary exists
-//! (`have_master_right`, spec §10.2), around the rules of `election.rs`.
+//! (`have_master_right`), around the rules of `election.rs`.
 
 use super::slaves::PROMOTE_ME;
 use super::{election, Repl};
@@ -9,7 +9,7 @@ use crate::ocf::Failure;
 use crate::pg::Session;
 
 impl Repl<'_> {
-    /// `have_master_right`, one election round (spec §10.2).
+    /// `have_master_right`, one election round.
     pub(super) async fn have_master_right(&self, session: &Session) -> Result<bool, Failure> {
         tracing::debug!("Checking if I have a master right.");
         let ds = self.attr_of(&self.me, &self.attr(Attr::DataStatus));
