@@ -127,6 +127,18 @@ impl OcfEnv {
         env
     }
 
+    /// An environment holding only these instance parameters (the tests'
+    /// way of writing a resource's configuration).
+    #[cfg(test)]
+    pub fn from_params(pairs: &[(&str, &str)]) -> OcfEnv {
+        Self::from_vars(
+            pairs
+                .iter()
+                .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
+            &[],
+        )
+    }
+
     /// An instance parameter as given, `None` when unset. An empty value is
     /// returned as empty: the reference agents treat `""` like "unset" for
     /// most parameters, and callers decide.

@@ -38,6 +38,33 @@ pub struct ParamSpec {
     pub unique: bool,
 }
 
+/// The common case of a parameter: optional, not unique.
+pub const fn param(
+    name: &'static str,
+    shortdesc: &'static str,
+    kind: ParamType,
+    default: Option<&'static str>,
+    longdesc: &'static str,
+) -> ParamSpec {
+    ParamSpec {
+        name,
+        shortdesc,
+        longdesc,
+        kind,
+        default,
+        required: false,
+        unique: false,
+    }
+}
+
+impl ParamSpec {
+    /// The same parameter with OCF's `unique` flag set as given.
+    pub const fn unique(mut self, unique: bool) -> ParamSpec {
+        self.unique = unique;
+        self
+    }
+}
+
 /// One `<action>` line.
 #[derive(Debug)]
 pub struct ActionSpec {

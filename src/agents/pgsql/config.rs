@@ -348,13 +348,7 @@ mod tests {
     use crate::ocf::OcfRc;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, Failure> {
-        let env = OcfEnv::from_vars(
-            pairs
-                .iter()
-                .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
-            &[],
-        );
-        Config::from_env(&env)
+        Config::from_env(&OcfEnv::from_params(pairs))
     }
 
     #[test]
@@ -416,18 +410,7 @@ mod tests {
 
     #[test]
     fn the_original_upfront_parameters_fill_the_typed_config() {
-        let c = cfg(&[
-            ("primary", "host=10.0.0.1 port=5435 user=postgres"),
-            ("version", "9.1"),
-            ("clustername", "ha"),
-            ("port", "5435"),
-            ("datadir", "/var/lib/postgresql/9.1/ha"),
-            (
-                "restorecommand",
-                "cp /var/lib/postgresql/archive/9.1/ha/%f %p",
-            ),
-        ])
-        .unwrap();
+        let c = cfg(super::super::upfront::TUTORIAL_BLOCK).unwrap();
         assert_eq!(c.pgctl, "/usr/lib/postgresql/9.1/bin/pg_ctl");
         assert_eq!(
             c.config,

@@ -17,25 +17,24 @@
 //! validated against, has no `<deprecated>` element.
 
 use crate::ocf::metadata::ParamType::{Boolean, Integer, String as Str};
-use crate::ocf::metadata::{ActionSpec, AgentMeta, ParamSpec, ParamType};
+use crate::ocf::metadata::{param, ActionSpec, AgentMeta, ParamSpec};
 
-/// Shorthand for the common case: optional, not unique.
-const fn param(
-    name: &'static str,
-    shortdesc: &'static str,
-    kind: ParamType,
-    default: Option<&'static str>,
-    longdesc: &'static str,
-) -> ParamSpec {
-    ParamSpec {
-        name,
-        shortdesc,
-        longdesc,
-        kind,
-        default,
-        required: false,
-        unique: false,
-    }
+/// A deprecated parameter of the original ocf:upfront:pgsql agent that is
+/// another name for a pgsql parameter.
+macro_rules! alias {
+    ($name:literal, $target:literal, $kind:expr) => {
+        param(
+            $name,
+            concat!($name, " (deprecated alias of ", $target, ")"),
+            $kind,
+            Some(""),
+            concat!(
+                "Deprecated, from the original ocf:upfront:pgsql agent: the same as ",
+                $target,
+                ". Giving both with different values is refused."
+            ),
+        )
+    };
 }
 
 /// The 33 instance parameters, in the order of the reference meta-data,
@@ -439,30 +438,9 @@ pub static PARAMS: &[ParamSpec] = &[
          of pg_createcluster 9.1 ha). Only together with version; see version for the paths \
          the two give.",
     ),
-    param(
-        "port",
-        "port (deprecated alias of pgport)",
-        Integer,
-        Some(""),
-        "Deprecated, from the original ocf:upfront:pgsql agent: the same as pgport. Giving both \
-         with different values is refused.",
-    ),
-    param(
-        "datadir",
-        "datadir (deprecated alias of pgdata)",
-        Str,
-        Some(""),
-        "Deprecated, from the original ocf:upfront:pgsql agent: the same as pgdata. Giving both \
-         with different values is refused.",
-    ),
-    param(
-        "restorecommand",
-        "restorecommand (deprecated alias of restore_command)",
-        Str,
-        Some(""),
-        "Deprecated, from the original ocf:upfront:pgsql agent: the same as restore_command. \
-         Giving both with different values is refused.",
-    ),
+    alias!("port", "pgport", Integer),
+    alias!("datadir", "pgdata", Str),
+    alias!("restorecommand", "restore_command", Str),
 ];
 
 /// The advertised actions, in the order of the reference meta-data.

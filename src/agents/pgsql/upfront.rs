@@ -306,6 +306,20 @@ fn parse_conninfo(s: &str) -> Result<crate::pg::conninfo::Pairs, String> {
     crate::pg::conninfo::parse_keywords(s).map_err(|(_, e)| e)
 }
 
+/// The original agent's parameters as its tutorial gives them.
+#[cfg(test)]
+pub const TUTORIAL_BLOCK: &[(&str, &str)] = &[
+    ("primary", "host=10.0.0.1 port=5435 user=postgres"),
+    ("version", "9.1"),
+    ("clustername", "ha"),
+    ("port", "5435"),
+    ("datadir", "/var/lib/postgresql/9.1/ha"),
+    (
+        "restorecommand",
+        "cp /var/lib/postgresql/archive/9.1/ha/%f %p",
+    ),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,18 +341,7 @@ mod tests {
 
     #[test]
     fn the_tutorial_block_maps_onto_pgsql_parameters() {
-        let m = run(&[
-            ("primary", "host=10.0.0.1 port=5435 user=postgres"),
-            ("version", "9.1"),
-            ("clustername", "ha"),
-            ("port", "5435"),
-            ("datadir", "/var/lib/postgresql/9.1/ha"),
-            (
-                "restorecommand",
-                "cp /var/lib/postgresql/archive/9.1/ha/%f %p",
-            ),
-        ])
-        .unwrap();
+        let m = run(TUTORIAL_BLOCK).unwrap();
         let v = |k: &str| m.values.get(k).cloned().unwrap_or_default();
         assert_eq!(v("pgctl"), "/usr/lib/postgresql/9.1/bin/pg_ctl");
         assert_eq!(v("psql"), "/usr/lib/postgresql/9.1/bin/psql");

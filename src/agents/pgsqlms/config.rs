@@ -97,13 +97,7 @@ mod tests {
     use super::*;
 
     fn cfg(pairs: &[(&str, &str)]) -> Config {
-        let env = OcfEnv::from_vars(
-            pairs
-                .iter()
-                .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
-            &[],
-        );
-        Config::from_env(&env)
+        Config::from_env(&OcfEnv::from_params(pairs))
     }
 
     #[test]

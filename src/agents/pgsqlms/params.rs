@@ -9,8 +9,9 @@
 //! (`/var/run/postgresql`), the build Debian users run.
 
 use crate::ocf::metadata::ParamType::{Integer, String as Str};
-use crate::ocf::metadata::{ActionSpec, AgentMeta, ParamSpec, ParamType};
+use crate::ocf::metadata::{self, ActionSpec, AgentMeta, ParamSpec, ParamType};
 
+/// PAF's parameters all show a default; some are unique.
 const fn param(
     name: &'static str,
     shortdesc: &'static str,
@@ -19,15 +20,7 @@ const fn param(
     unique: bool,
     longdesc: &'static str,
 ) -> ParamSpec {
-    ParamSpec {
-        name,
-        shortdesc,
-        longdesc,
-        kind,
-        default: Some(default),
-        required: false,
-        unique,
-    }
+    metadata::param(name, shortdesc, kind, Some(default), longdesc).unique(unique)
 }
 
 pub const DEFAULT_SYSTEM_USER: &str = "postgres";
