@@ -57,6 +57,17 @@ pub const fn param(
     }
 }
 
+/// An action with a timeout only (no interval, depth or role).
+pub const fn action(name: &'static str, timeout: &'static str) -> ActionSpec {
+    ActionSpec {
+        name,
+        timeout,
+        interval: None,
+        depth: None,
+        role: None,
+    }
+}
+
 impl ParamSpec {
     /// The same parameter with OCF's `unique` flag set as given.
     pub const fn unique(mut self, unique: bool) -> ParamSpec {

@@ -17,7 +17,7 @@
 //! validated against, has no `<deprecated>` element.
 
 use crate::ocf::metadata::ParamType::{Boolean, Integer, String as Str};
-use crate::ocf::metadata::{param, ActionSpec, AgentMeta, ParamSpec};
+use crate::ocf::metadata::{action, param, ActionSpec, AgentMeta, ParamSpec};
 
 /// A deprecated parameter of the original ocf:upfront:pgsql agent that is
 /// another name for a pgsql parameter.
@@ -470,16 +470,6 @@ pub static ACTIONS: &[ActionSpec] = &[
     action("methods", "5s"),
 ];
 
-const fn action(name: &'static str, timeout: &'static str) -> ActionSpec {
-    ActionSpec {
-        name,
-        timeout,
-        interval: None,
-        depth: None,
-        role: None,
-    }
-}
-
 pub static META: AgentMeta = AgentMeta {
     name: "pgsql",
     version: "1.0",
@@ -518,6 +508,7 @@ pub const METHODS: &str =
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ocf::metadata::ParamType;
     use std::collections::HashSet;
 
     #[test]

@@ -9,7 +9,7 @@
 //! (`/var/run/postgresql`), the build Debian users run.
 
 use crate::ocf::metadata::ParamType::{Integer, String as Str};
-use crate::ocf::metadata::{self, ActionSpec, AgentMeta, ParamSpec, ParamType};
+use crate::ocf::metadata::{self, action, ActionSpec, AgentMeta, ParamSpec, ParamType};
 
 /// PAF's parameters all show a default; some are unique.
 const fn param(
@@ -122,16 +122,6 @@ pub static PARAMS: &[ParamSpec] = &[
          postgresql.conf\" when the configuration is not in pgdata.",
     ),
 ];
-
-const fn action(name: &'static str, timeout: &'static str) -> ActionSpec {
-    ActionSpec {
-        name,
-        timeout,
-        interval: None,
-        depth: None,
-        role: None,
-    }
-}
 
 pub static ACTIONS: &[ActionSpec] = &[
     action("start", "60"),
