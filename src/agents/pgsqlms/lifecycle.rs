@@ -31,7 +31,7 @@ use crate::pg::PidFile;
 
 impl Paf {
     pub async fn start(&self) -> ActionResult {
-        let state = self.state(false).await;
+        let state = self.state().await;
         let before = self.controldata().await?;
         match &state {
             State::Standby => {
@@ -92,7 +92,7 @@ impl Paf {
     /// Polls the state every second while `cond` holds, within the deadline.
     pub async fn wait_while(&self, cond: impl Fn(&State) -> bool) -> State {
         loop {
-            let s = self.state(false).await;
+            let s = self.state().await;
             if !cond(&s) || self.deadline.remaining() <= Duration::from_secs(1) {
                 return s;
             }
@@ -146,7 +146,7 @@ impl Paf {
     }
 
     pub async fn stop(&self) -> ActionResult {
-        let state = self.state(false).await;
+        let state = self.state().await;
         match &state {
             State::Stopped => {
                 tracing::info!("Instance \"{}\" already stopped", self.rsc);
@@ -232,7 +232,7 @@ impl Paf {
     }
 
     pub async fn demote(&self) -> ActionResult {
-        let state = self.state(false).await;
+        let state = self.state().await;
         match state {
             State::Primary => {
                 let out = self
@@ -250,7 +250,7 @@ impl Paf {
                         self.rsc
                     )));
                 }
-                let after = self.state(false).await;
+                let after = self.state().await;
                 if after != State::Stopped {
                     return Err(Failure::generic(format!(
                         "Unexpected \"{}\" state: monitor status ({}) disagree with pg_ctl \

@@ -31,6 +31,7 @@ mod validate;
 use std::time::Duration;
 
 use config::Config;
+use state::State;
 use validate::Checked;
 
 use crate::cluster::attrd::Private;
@@ -56,9 +57,6 @@ pub struct Paf {
     pub action: Action,
     pub pcmk: Pacemaker,
     pub private: Private,
-    /// The monitor's session opened before the checks (`early_session`),
-    /// until the role check takes it.
-    pub early: std::cell::RefCell<Option<Session>>,
 }
 
 /// PAF's `pgsqlms` contract.
@@ -208,9 +206,8 @@ fn run(action: Action, env: OcfEnv) -> ActionResult {
             rsc,
             deadline,
             action,
-            early: std::cell::RefCell::new(early.map(|e| e.session)),
         };
-        paf.dispatch().await
+        paf.dispatch(early.map(|e| e.session)).await
     })
 }
 
@@ -272,9 +269,10 @@ fn invalid(
 }
 
 impl Paf {
-    async fn dispatch(&self) -> ActionResult {
+    /// `early`: the monitor's session, opened before the checks.
+    async fn dispatch(&self, early: Option<Session>) -> ActionResult {
         match self.action {
-            Action::Monitor => self.state(true).await.result(&self.rsc),
+            Action::Monitor => self.monitor(early).await,
             Action::Start => self.start().await,
             Action::Stop => self.stop().await,
             Action::Promote => self.promote().await,
@@ -294,6 +292,15 @@ impl Paf {
             | Action::MetaData
             | Action::Methods => Ok(OcfRc::Success),
         }
+    }
+
+    /// PAF's monitor: the state; on a primary, then the standbys' scores.
+    async fn monitor(&self, early: Option<Session>) -> ActionResult {
+        let (state, session) = self.observe(early).await;
+        if let (State::Primary, Some(session)) = (&state, &session) {
+            self.check_locations(session).await?;
+        }
+        state.result(&self.rsc)
     }
 
     /// A PostgreSQL program of `bindir`, run as the PostgreSQL user from a

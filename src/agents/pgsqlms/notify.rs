@@ -142,7 +142,7 @@ impl Paf {
         if !n.demote.contains(&self.node) {
             return;
         }
-        if !n.is_primary_recovery(&self.node) || self.state(false).await != State::CrashedPrimary {
+        if !n.is_primary_recovery(&self.node) || self.state().await != State::CrashedPrimary {
             return;
         }
         tracing::info!("Trying to start failing primary \"{}\"...", self.rsc);
@@ -159,7 +159,7 @@ impl Paf {
         if !n.stop.contains(&self.node) || !n.is_standby_recovery(&self.node) {
             return;
         }
-        if self.state(false).await != State::CrashedStandby {
+        if self.state().await != State::CrashedStandby {
             return;
         }
         tracing::info!("Trying to start failing standby \"{}\"...", self.rsc);

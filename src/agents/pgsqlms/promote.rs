@@ -37,7 +37,7 @@ fn perl_true(v: Option<&str>) -> bool {
 
 impl Paf {
     pub async fn promote(&self) -> ActionResult {
-        match self.state(false).await {
+        match self.state().await {
             State::Standby => {}
             State::Primary => {
                 tracing::info!("\"{}\" already running as a primary", self.rsc);

@@ -8,8 +8,10 @@
 //! archive recovery`, as a standby (1). Start, stop, promote and demote
 //! read the same `State`, so they decide from one classification.
 //!
-//! On a primary, the monitor action (recurring or probe, not the checks
-//! inside other actions) also rewrites the standbys' promotion scores.
+//! Reading the state writes nothing. On a primary, the monitor action
+//! (recurring or probe, not the checks inside other actions) then rewrites
+//! the standbys' promotion scores with the session the reading left open
+//! (`observe`, then `check_locations`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,7 +19,7 @@ use std::time::Duration;
 use super::scores::{self, Note, ReplRow, Why};
 use super::Paf;
 use crate::cluster::vocabulary::{promotion_score_name, Score};
-use crate::ocf::{Action, ActionResult, Failure, OcfRc};
+use crate::ocf::{ActionResult, Failure, OcfRc};
 use crate::pg::controldata::DbState;
 use crate::pg::{Lsn, Session, SqlError};
 use tokio_postgres::error::SqlState;
@@ -109,57 +111,60 @@ enum Settled {
 }
 
 impl Paf {
-    /// The monitor logic. `monitor_action`: this is the monitor action
-    /// itself (scores may be rewritten on a primary).
-    pub async fn state(&self, monitor_action: bool) -> State {
-        let (ready, session) = self.ping().await;
+    /// The monitor logic, for the checks inside the other actions.
+    pub async fn state(&self) -> State {
+        self.observe(None).await.0
+    }
+
+    /// The monitor logic. `early`: a session opened before (the monitor's,
+    /// which the checks already used), taken as the first answer. A primary's
+    /// state comes back with its session.
+    pub async fn observe(&self, early: Option<Session>) -> (State, Option<Session>) {
+        let mut early = early;
+        let (ready, session) = self.ping(&mut early).await;
         match ready {
-            Ready::Accepting => self.confirm_role(monitor_action, session).await,
+            Ready::Accepting => self.confirm_role(session).await,
             Ready::Rejecting => {
                 let settled = match self.settled_controldata().await {
                     Ok(s) => s,
-                    Err(f) => return State::Failed(f),
+                    Err(f) => return (State::Failed(f), None),
                 };
                 match settled {
-                    Settled::Primary | Settled::Standby => match self.ping().await {
-                        (Ready::Accepting, session) => {
-                            self.confirm_role(monitor_action, session).await
-                        }
+                    Settled::Primary | Settled::Standby => match self.ping(&mut early).await {
+                        (Ready::Accepting, session) => self.confirm_role(session).await,
                         (rc, _) => {
                             tracing::info!(
                                 "If this instance is in warm standby, this resource agent only \
                                  supports hot standby"
                             );
-                            State::Failed(Failure::generic(format!(
-                                "Instance \"{}\" controldata is not consistent with pg_isready \
-                                 (returned: {})",
-                                self.rsc,
-                                rc.code()
-                            )))
+                            (self.inconsistent(rc), None)
                         }
                     },
-                    Settled::Stopped => match self.ping().await {
-                        (Ready::NoResponse, _) => self.confirm_stopped().await,
-                        (rc, _) => State::Failed(Failure::generic(format!(
-                            "Instance \"{}\" controldata is not consistent with pg_isready \
-                             (returned: {})",
-                            self.rsc,
-                            rc.code()
-                        ))),
+                    Settled::Stopped => match self.ping(&mut early).await {
+                        (Ready::NoResponse, _) => (self.confirm_stopped().await, None),
+                        (rc, _) => (self.inconsistent(rc), None),
                     },
                 }
             }
-            Ready::NoResponse => self.confirm_stopped().await,
+            Ready::NoResponse => (self.confirm_stopped().await, None),
         }
+    }
+
+    fn inconsistent(&self, rc: Ready) -> State {
+        State::Failed(Failure::generic(format!(
+            "Instance \"{}\" controldata is not consistent with pg_isready (returned: {})",
+            self.rsc,
+            rc.code()
+        )))
     }
 
     /// `pg_isready -h pghost -p pgport -d postgres`, in process: the rules
     /// of libpq's `PQping` applied to our own connection attempt, which, when
     /// it succeeds, is the session the role check then uses (PAF starts
     /// pg_isready and then psql: two processes and two server backends).
-    async fn ping(&self) -> (Ready, Option<Session>) {
+    async fn ping(&self, early: &mut Option<Session>) -> (Ready, Option<Session>) {
         // The monitor's session opened before the checks: it answered.
-        if let Some(s) = self.early.borrow_mut().take() {
+        if let Some(s) = early.take() {
             return (Ready::Accepting, Some(s));
         }
         match self.session().await {
@@ -202,31 +207,25 @@ impl Paf {
         }
     }
 
-    /// `session`: the one `ping` opened, if it could.
-    async fn confirm_role(&self, monitor_action: bool, session: Option<Session>) -> State {
+    /// `session`: the one `ping` opened, if it could. A primary keeps it.
+    async fn confirm_role(&self, session: Option<Session>) -> (State, Option<Session>) {
         let session = match session {
             Some(s) => s,
             None => match self.session().await {
                 Ok(s) => s,
                 Err(e) => {
-                    return State::Failed(Failure::generic(format!(
+                    let f = Failure::generic(format!(
                         "psql could not connect to instance \"{}\" ({e})",
                         self.rsc
-                    )))
+                    ));
+                    return (State::Failed(f), None);
                 }
             },
         };
         let answer = session.query_value("SELECT pg_is_in_recovery()").await;
-        match answer {
+        let state = match answer {
             Ok(Some(v)) if v == "t" => State::Standby,
-            Ok(Some(v)) if v == "f" => {
-                if monitor_action && self.action == Action::Monitor {
-                    if let Err(f) = self.check_locations(&session).await {
-                        return State::Failed(f);
-                    }
-                }
-                State::Primary
-            }
+            Ok(Some(v)) if v == "f" => return (State::Primary, Some(session)),
             Ok(v) => State::Failed(Failure::configured(format!(
                 "Unexpected result from query to check if \"{}\" is a primary or a secondary: \
                  \"{}\"",
@@ -241,7 +240,8 @@ impl Paf {
                 "The query to check if instance \"{}\" is a primary or a secondary failed ({e})",
                 self.rsc
             ))),
-        }
+        };
+        (state, None)
     }
 
     async fn confirm_stopped(&self) -> State {
@@ -264,8 +264,10 @@ impl Paf {
         }
     }
 
-    /// The primary's side of the promotion scores.
-    async fn check_locations(&self, session: &crate::pg::Session) -> Result<(), Failure> {
+    /// The primary's side of the promotion scores: read
+    /// `pg_stat_replication` and the partition's scores, plan
+    /// (`scores::plan`), write what changed.
+    pub async fn check_locations(&self, session: &Session) -> Result<(), Failure> {
         let sql = format!(
             "SELECT application_name, {write}::text, state, \
              {diff}({current}, {write})::text FROM pg_stat_replication",

@@ -1,7 +1,8 @@
 //! The cluster view and the attribute writers of replication mode: one
-//! `crm_mon` snapshot per invocation, our own writes layered on top, and
-//! each attribute written only where its value changes (the reference
-//! writes every attribute on every monitor).
+//! `crm_mon` snapshot (`View`), taken where an action needs it and passed on
+//! explicitly, our own writes recorded in it, and each attribute written only
+//! where its value changes (the reference writes every attribute on every
+//! monitor).
 
 use super::{cluster_failure, Repl};
 use crate::cluster::vocabulary::{promotion_score_name, Attr, DataStatus, PgsqlStatus, Score};
@@ -9,66 +10,89 @@ use crate::cluster::{ClusterStatus, Lifetime};
 use crate::ocf::Failure;
 use crate::pg::{Lsn, Session};
 
-impl Repl<'_> {
-    pub(super) async fn ensure_view(&self) -> Result<(), Failure> {
-        if self.view.borrow().is_some() {
-            return Ok(());
-        }
-        let st = self.pm.status(&self.rsc).await.map_err(cluster_failure)?;
-        *self.view.borrow_mut() = Some(st);
-        Ok(())
+/// The cluster as this invocation knows it: a `crm_mon` snapshot, with the
+/// writes of this invocation recorded on top (crm_mon shows them only once
+/// attrd has written the CIB).
+pub(super) struct View {
+    status: ClusterStatus,
+}
+
+impl View {
+    pub(super) fn new(status: ClusterStatus) -> View {
+        View { status }
     }
 
-    /// Drops the snapshot, so the next read takes a fresh one.
-    pub(super) fn forget_view(&self) {
-        *self.view.borrow_mut() = None;
+    pub(super) fn attr(&self, node: &str, name: &str) -> Option<String> {
+        self.status.attr(node, name).map(str::to_string)
     }
 
-    pub(super) fn with_view<T>(&self, f: impl FnOnce(&ClusterStatus) -> T) -> T {
-        let v = self.view.borrow();
-        f(v.as_ref().expect("ensure_view first"))
+    pub(super) fn is_online(&self, node: &str) -> bool {
+        self.status.is_online(node)
     }
 
-    pub(super) fn attr_of(&self, node: &str, name: &str) -> Option<String> {
-        self.with_view(|v| v.attr(node, name).map(str::to_string))
+    pub(super) fn knows(&self, node: &str) -> bool {
+        self.status.knows(node)
     }
 
-    /// Records our own write in the view, so later reads in this invocation
-    /// see it (crm_mon would show it only after attrd wrote the CIB).
-    pub(super) fn remember(&self, node: &str, name: &str, value: Option<&str>) {
-        if let Some(v) = self.view.borrow_mut().as_mut() {
-            let key = v
-                .attrs
-                .keys()
-                .find(|k| k.eq_ignore_ascii_case(node))
-                .cloned()
-                .unwrap_or_else(|| node.to_string());
-            let m = v.attrs.entry(key).or_default();
-            match value {
-                Some(val) => {
-                    m.insert(name.to_string(), val.to_string());
-                }
-                None => {
-                    m.remove(name);
-                }
+    pub(super) fn has_promoted(&self) -> bool {
+        self.status.has_promoted()
+    }
+
+    pub(super) fn promoted(&self) -> &[String] {
+        &self.status.promoted
+    }
+
+    /// Every node Pacemaker knows, lower-cased.
+    pub(super) fn all_nodes(&self) -> Vec<String> {
+        self.status
+            .nodes
+            .keys()
+            .map(|n| n.to_ascii_lowercase())
+            .collect()
+    }
+
+    /// Records our own write.
+    pub(super) fn record(&mut self, node: &str, name: &str, value: Option<&str>) {
+        let key = self
+            .status
+            .attrs
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case(node))
+            .cloned()
+            .unwrap_or_else(|| node.to_string());
+        let m = self.status.attrs.entry(key).or_default();
+        match value {
+            Some(val) => {
+                m.insert(name.to_string(), val.to_string());
+            }
+            None => {
+                m.remove(name);
             }
         }
+    }
+}
+
+impl Repl<'_> {
+    /// A fresh snapshot of the cluster.
+    pub(super) async fn snapshot(&self) -> Result<View, Failure> {
+        let st = self.pm.status(&self.rsc).await.map_err(cluster_failure)?;
+        Ok(View::new(st))
     }
 
     /// `change_pgsql_status`: a node's `<rsc>-status`. Another node's STOP or
     /// UNKNOWN is that node's own statement and is never overwritten.
     pub(super) async fn change_status(
         &self,
+        view: &mut View,
         node: &str,
         status: PgsqlStatus,
     ) -> Result<(), Failure> {
-        self.ensure_view().await?;
-        if !self.with_view(|v| v.is_online(node)) {
+        if !view.is_online(node) {
             return Ok(());
         }
         let name = self.attr(Attr::Status);
         let value = status.as_str();
-        let cur = self.attr_of(node, &name).unwrap_or_default();
+        let cur = view.attr(node, &name).unwrap_or_default();
         if cur == value {
             return Ok(());
         }
@@ -85,16 +109,13 @@ impl Repl<'_> {
             .set(node, Attr::Status.lifetime(), &name, value)
             .await
             .map_err(cluster_failure)?;
-        self.remember(node, &name, Some(value));
+        view.record(node, &name, Some(value));
         Ok(())
     }
 
     /// Our own `<rsc>-status` where no snapshot is needed (start, stop): we
     /// are online, and writing an unchanged value is harmless.
     pub(super) async fn set_own_status(&self, status: PgsqlStatus) -> Result<(), Failure> {
-        if self.view.borrow().is_some() {
-            return self.change_status(&self.me.clone(), status).await;
-        }
         let name = self.attr(Attr::Status);
         self.pm
             .set(&self.me, Attr::Status.lifetime(), &name, status.as_str())
@@ -105,16 +126,16 @@ impl Repl<'_> {
     /// `change_data_status`: a node's permanent `<rsc>-data-status`.
     pub(super) async fn change_data_status(
         &self,
+        view: &mut View,
         node: &str,
         status: &DataStatus,
     ) -> Result<(), Failure> {
-        self.ensure_view().await?;
-        if !self.with_view(|v| v.knows(node)) {
+        if !view.knows(node) {
             return Ok(());
         }
         let name = self.attr(Attr::DataStatus);
         let value = status.to_string();
-        let cur = self.attr_of(node, &name).unwrap_or_default();
+        let cur = view.attr(node, &name).unwrap_or_default();
         if cur == value {
             return Ok(());
         }
@@ -123,7 +144,7 @@ impl Repl<'_> {
             .set(node, Attr::DataStatus.lifetime(), &name, &value)
             .await
             .map_err(cluster_failure)?;
-        self.remember(node, &name, Some(&value));
+        view.record(node, &name, Some(&value));
         Ok(())
     }
 
@@ -131,11 +152,11 @@ impl Repl<'_> {
     /// changed (each node creates its own at start).
     pub(super) async fn change_master_score(
         &self,
+        view: &mut View,
         node: &str,
         score: Score,
     ) -> Result<(), Failure> {
-        self.ensure_view().await?;
-        if !self.with_view(|v| v.is_online(node)) {
+        if !view.is_online(node) {
             return Ok(());
         }
         let names: Vec<String> = if self.pg.env.resource_instance.contains(':') {
@@ -154,7 +175,7 @@ impl Repl<'_> {
         };
         let score = score.to_string();
         for name in names {
-            let Some(cur) = self.attr_of(node, &name).filter(|c| !c.is_empty()) else {
+            let Some(cur) = view.attr(node, &name).filter(|c| !c.is_empty()) else {
                 continue;
             };
             if cur != score {
@@ -163,44 +184,45 @@ impl Repl<'_> {
                     .set(node, Lifetime::Reboot, &name, &score)
                     .await
                     .map_err(cluster_failure)?;
-                self.remember(node, &name, Some(&score));
+                view.record(node, &name, Some(&score));
             }
         }
         Ok(())
     }
 
-    /// This node's promotion score. `only_if_changed` is for the monitor,
-    /// which runs every few seconds: with a snapshot at hand an unchanged
-    /// score is not written again.
-    pub(super) async fn set_own_score(
+    /// This node's promotion score.
+    pub(super) async fn set_own_score(&self, score: Score) -> Result<(), Failure> {
+        self.pm
+            .set_own_score(&score.to_string())
+            .await
+            .map_err(cluster_failure)
+    }
+
+    /// This node's promotion score, unless the snapshot shows it already
+    /// (the monitor runs every few seconds).
+    pub(super) async fn set_own_score_if_changed(
         &self,
+        view: &mut View,
         score: Score,
-        only_if_changed: bool,
     ) -> Result<(), Failure> {
         let name = self.attr_score();
         let score = score.to_string();
-        if only_if_changed
-            && self.view.borrow().is_some()
-            && self.attr_of(&self.me, &name).as_deref() == Some(score.as_str())
-        {
+        if view.attr(&self.me, &name).as_deref() == Some(score.as_str()) {
             return Ok(());
         }
         self.pm
             .set_own_score(&score)
             .await
             .map_err(cluster_failure)?;
-        self.remember(&self.me.clone(), &name, Some(&score));
+        view.record(&self.me, &name, Some(&score));
         Ok(())
     }
 
+    /// Deletes one of this node's transient attributes.
     pub(super) async fn delete_own(&self, name: &str) {
-        if self.view.borrow().is_some() && self.attr_of(&self.me, name).is_none() {
-            return;
-        }
         if let Err(e) = self.pm.delete(&self.me, Lifetime::Reboot, name).await {
             tracing::warn!("cannot delete {name}: {e}");
         }
-        self.remember(&self.me.clone(), name, None);
     }
 
     /// `get_my_location`: the newer of the replay and receive positions.
@@ -230,8 +252,6 @@ impl Repl<'_> {
         self.pm
             .set(&self.me, Attr::MasterBaseline.lifetime(), &name, &loc)
             .await
-            .map_err(cluster_failure)?;
-        self.remember(&self.me.clone(), &name, Some(&loc));
-        Ok(())
+            .map_err(cluster_failure)
     }
 }

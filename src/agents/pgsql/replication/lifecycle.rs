@@ -1,5 +1,6 @@
 //! `start`, `stop` and `monitor` in replication mode.
 
+use super::attributes::View;
 use super::slaves::{CAN_NOT_PROMOTE, PROMOTE_ME};
 use super::steady::{self, SteadyNote};
 use super::{election, Repl};
@@ -15,7 +16,7 @@ impl Repl<'_> {
     pub(in crate::agents::pgsql) async fn start(&self) -> ActionResult {
         self.set_own_status(PgsqlStatus::Stopped).await?;
         self.delete_own(&self.attr(Attr::MasterBaseline)).await;
-        self.set_own_score(CAN_NOT_PROMOTE, false).await?;
+        self.set_own_score(CAN_NOT_PROMOTE).await?;
         let lock = self.pg.cfg.tmpdir.join("PGSQL.lock");
         // With the original upfront agent's parameters a demoted primary
         // rejoins by itself, once it is proven to hold nothing the new
@@ -59,14 +60,14 @@ impl Repl<'_> {
                 ));
             }
         }
-        self.delete_replication_slots().await?;
+        self.delete_replication_slots(None).await?;
         self.set_own_status(PgsqlStatus::Alone).await?;
         Ok(OcfRc::Success)
     }
 
     /// `pgsql_replication_stop`.
     pub(in crate::agents::pgsql) async fn stop(&self) -> ActionResult {
-        self.set_own_score(CAN_NOT_PROMOTE, false).await?;
+        self.set_own_score(CAN_NOT_PROMOTE).await?;
         self.delete_own(&self.attr(Attr::XlogLoc)).await;
         if crate::pg::pidfile::postmaster_alive(&self.pg.cfg.pgdata, &self.pg.dba).is_none() {
             tracing::info!("PostgreSQL is already stopped.");
@@ -104,15 +105,12 @@ impl Repl<'_> {
         // ~10 ms of wall time, mostly its own start-up, and the two overlap
         // (docs/performance.md). Only when a postmaster lives: a stopped
         // instance's monitor needs no snapshot. Should the early crm_mon
-        // fail, ensure_view asks once more and reports that error.
-        let health = if alive && note.is_none() {
-            let (health, view) = tokio::join!(self.pg.health_with(true), self.pm.status(&self.rsc));
-            if let Ok(st) = view {
-                *self.view.borrow_mut() = Some(st);
-            }
-            health
+        // fail, it is asked once more below and that error reported.
+        let (health, early_view) = if alive && note.is_none() {
+            let (health, view) = tokio::join!(self.pg.health_with(true), self.snapshot());
+            (health, view.ok())
         } else {
-            self.pg.health_with(true).await
+            (self.pg.health_with(true).await, None)
         };
         let (role, session, receiver) = match health {
             Health::Down => {
@@ -142,21 +140,25 @@ impl Repl<'_> {
                 return Ok(OcfRc::Success);
             }
         }
+        let mut view = match early_view {
+            Some(v) => v,
+            None => self.snapshot().await?,
+        };
         let mut steady = false;
         let result = match role {
             ServerRole::Primary => {
                 if probe
                     && self.pg.cfg.monitor_sql == crate::agents::pgsql::config::DEFAULT_MONITOR_SQL
                 {
-                    self.set_own_score(PROMOTE_ME, false).await?;
+                    self.set_own_score(PROMOTE_ME).await?;
                 }
-                self.primary_monitor(&session).await
+                self.primary_monitor(&mut view, &session).await
             }
             _ => {
                 if probe {
-                    self.set_own_score(CAN_NOT_PROMOTE, false).await?;
+                    self.set_own_score(CAN_NOT_PROMOTE).await?;
                 }
-                steady = self.standby_monitor(&session).await? && streaming;
+                steady = self.standby_monitor(&mut view, &session).await? && streaming;
                 Ok(OcfRc::Success)
             }
         };
@@ -168,10 +170,7 @@ impl Repl<'_> {
             // written again. Only this node writes it; if our previous write
             // had not reached the CIB yet, the next monitor sees the CIB
             // value and corrects it.
-            let shown = self.view.borrow().as_ref().and_then(|v| {
-                v.attr(&self.me, &self.attr(Attr::ReceiverStatus))
-                    .map(str::to_string)
-            });
+            let shown = view.attr(&self.me, &self.attr(Attr::ReceiverStatus));
             let value = self
                 .pg
                 .publish_wal_receiver_status(&result, shown.as_deref())
@@ -205,14 +204,14 @@ impl Repl<'_> {
         steady::forget(&self.steady_note_path());
     }
 
-    pub(super) async fn primary_monitor(&self, session: &Session) -> ActionResult {
-        self.change_data_status(&self.me.clone(), &DataStatus::Latest)
+    pub(super) async fn primary_monitor(&self, view: &mut View, session: &Session) -> ActionResult {
+        self.change_data_status(view, &self.me, &DataStatus::Latest)
             .await?;
-        self.change_status(&self.me.clone(), PgsqlStatus::Primary)
+        self.change_status(view, &self.me, PgsqlStatus::Primary)
             .await?;
-        if self.control_standbys(session).await? {
+        if self.control_standbys(view, session).await? {
             tracing::info!("re-controlling slave status.");
-            self.control_standbys(session).await?;
+            self.control_standbys(view, session).await?;
         }
         Ok(OcfRc::RunningPromoted)
     }
@@ -220,23 +219,23 @@ impl Repl<'_> {
     /// The standby's rules. Returns whether it is steady: a promoted
     /// instance exists and our data status is not DISCONNECT (then nothing
     /// was written).
-    pub(super) async fn standby_monitor(&self, session: &Session) -> Result<bool, Failure> {
-        self.ensure_view().await?;
-        if !self.with_view(|v| v.has_promoted()) {
+    pub(super) async fn standby_monitor(
+        &self,
+        view: &mut View,
+        session: &Session,
+    ) -> Result<bool, Failure> {
+        if !view.has_promoted() {
             tracing::info!("Master does not exist.");
-            self.change_status(&self.me.clone(), PgsqlStatus::Alone)
+            self.change_status(view, &self.me, PgsqlStatus::Alone)
                 .await?;
-            if self.have_master_right(session).await? {
+            if self.have_master_right(view, session).await? {
                 election::clear_notes(&self.pg.cfg.tmpdir);
             }
             return Ok(false);
         }
-        if self
-            .attr_of(&self.me, &self.attr(Attr::DataStatus))
-            .as_deref()
-            == Some("DISCONNECT")
-        {
-            self.change_status(&self.me.clone(), PgsqlStatus::Alone)
+        let mine = view.attr(&self.me, &self.attr(Attr::DataStatus));
+        if mine.as_deref().and_then(DataStatus::parse) == Some(DataStatus::Disconnect) {
+            self.change_status(view, &self.me, PgsqlStatus::Alone)
                 .await?;
             return Ok(false);
         }

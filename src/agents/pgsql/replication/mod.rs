@@ -24,12 +24,11 @@ mod steady;
 mod sync_names;
 mod vote;
 
-use std::cell::RefCell;
-
 use super::Pgsql;
 use crate::cluster::vocabulary::{promotion_score_name, Attr};
-use crate::cluster::{ClusterError, ClusterStatus, Pacemaker};
+use crate::cluster::{ClusterError, Pacemaker};
 use crate::ocf::Failure;
+use attributes::View;
 
 /// The replication side of one invocation.
 pub(super) struct Repl<'a> {
@@ -38,9 +37,6 @@ pub(super) struct Repl<'a> {
     /// This node, lower-cased.
     me: String,
     rsc: String,
-    /// The `crm_mon` snapshot, fetched on first use, with our own writes of
-    /// this invocation applied on top.
-    view: RefCell<Option<ClusterStatus>>,
 }
 
 fn cluster_failure(e: ClusterError) -> Failure {
@@ -59,19 +55,22 @@ impl<'a> Repl<'a> {
             pm,
             me,
             rsc: pg.env.resource_name().to_string(),
-            view: RefCell::new(None),
         }
     }
 
     /// The nodes that may run the resource: `node_list`, or, with the
     /// original upfront agent's parameters and no node_list, every node
     /// Pacemaker knows (the two nodes of that agent's layout).
-    pub(super) async fn nodes(&self) -> Result<Vec<String>, Failure> {
+    /// `view`: the snapshot the caller holds, if any; without one and
+    /// without node_list, a snapshot is taken.
+    async fn nodes(&self, view: Option<&View>) -> Result<Vec<String>, Failure> {
         if !self.pg.cfg.node_list_from_cluster() {
             return Ok(self.pg.cfg.node_list.clone());
         }
-        self.ensure_view().await?;
-        Ok(self.with_view(|v| v.nodes.keys().map(|n| n.to_ascii_lowercase()).collect()))
+        match view {
+            Some(v) => Ok(v.all_nodes()),
+            None => Ok(self.snapshot().await?.all_nodes()),
+        }
     }
 
     /// The name of one of this resource's attributes.

@@ -50,10 +50,14 @@ impl Repl<'_> {
                             tracing::warn!("{}", f.reason);
                         }
                     }
-                    if let Err(f) = self
-                        .change_status(&self.me.clone(), PgsqlStatus::Alone)
-                        .await
-                    {
+                    let changed = match self.snapshot().await {
+                        Ok(mut view) => {
+                            self.change_status(&mut view, &self.me, PgsqlStatus::Alone)
+                                .await
+                        }
+                        Err(f) => Err(f),
+                    };
+                    if let Err(f) = changed {
                         tracing::warn!("{}", f.reason);
                     }
                 }
@@ -66,7 +70,11 @@ impl Repl<'_> {
                             let stopped = list("notify_stop_uname", "notify_stop_uname");
                             self.end_stale_wal_senders(&session, &stopped).await;
                         }
-                        if let Err(f) = self.control_standbys(&session).await {
+                        let controlled = match self.snapshot().await {
+                            Ok(mut view) => self.control_standbys(&mut view, &session).await,
+                            Err(f) => Err(f),
+                        };
+                        if let Err(f) = controlled {
                             tracing::warn!("{}", f.reason);
                         }
                     }
@@ -82,7 +90,9 @@ impl Repl<'_> {
     /// promoted bans itself, since it holds data the new primary lacks.
     pub(super) async fn pre_promote(&self, promote_node: &str) -> ActionResult {
         let cfg = &self.pg.cfg;
-        if cfg.rep_mode != RepMode::Sync || promote_node == self.me || self.nodes().await?.len() < 3
+        if cfg.rep_mode != RepMode::Sync
+            || promote_node == self.me
+            || self.nodes(None).await?.len() < 3
         {
             return Ok(OcfRc::Success);
         }

@@ -31,13 +31,13 @@ impl Repl<'_> {
                 )))
             }
         };
-        self.ensure_view().await?;
+        let mut view = self.snapshot().await?;
         // Safety net beyond the reference: in sync mode, a standby whose data
         // is not known to be complete must not become the primary, whatever
         // asked for it (a stale score, a forced promote).
         if self.pg.cfg.rep_mode == RepMode::Sync {
-            let ds = self
-                .attr_of(&self.me, &self.attr(Attr::DataStatus))
+            let ds = view
+                .attr(&self.me, &self.attr(Attr::DataStatus))
                 .unwrap_or_default();
             let complete = ds.is_empty() || DataStatus::parse(&ds).is_some_and(|d| d.is_complete());
             if !complete {
@@ -49,10 +49,16 @@ impl Repl<'_> {
             }
         }
         election::clear_notes(&self.pg.cfg.tmpdir);
-        for node in self.nodes().await?.iter().filter(|n| **n != self.me) {
-            self.change_data_status(node, &DataStatus::Disconnect)
+        for node in self
+            .nodes(Some(&view))
+            .await?
+            .iter()
+            .filter(|n| **n != self.me)
+        {
+            self.change_data_status(&mut view, node, &DataStatus::Disconnect)
                 .await?;
-            self.change_master_score(node, CAN_NOT_PROMOTE).await?;
+            self.change_master_score(&mut view, node, CAN_NOT_PROMOTE)
+                .await?;
         }
         let lock = self.pg.cfg.tmpdir.join("PGSQL.lock");
         tracing::info!("Creating {}.", lock.display());
@@ -81,18 +87,18 @@ impl Repl<'_> {
             self.pg.wait_until_primary().await?;
             tracing::info!("PostgreSQL is promoted.");
         }
-        self.create_replication_slots().await?;
-        self.change_data_status(&self.me.clone(), &DataStatus::Latest)
+        self.create_replication_slots(&view).await?;
+        self.change_data_status(&mut view, &self.me, &DataStatus::Latest)
             .await?;
-        self.set_own_score(PROMOTE_ME, false).await?;
-        self.change_status(&self.me.clone(), PgsqlStatus::Primary)
+        self.set_own_score(PROMOTE_ME).await?;
+        self.change_status(&mut view, &self.me, PgsqlStatus::Primary)
             .await?;
         Ok(OcfRc::Success)
     }
 
     /// `pgsql_demote`: the primary is stopped, not turned into a standby.
     pub(in crate::agents::pgsql) async fn demote(&self) -> ActionResult {
-        self.set_own_score(CAN_NOT_PROMOTE, false).await?;
+        self.set_own_score(CAN_NOT_PROMOTE).await?;
         self.delete_own(&self.attr(Attr::MasterBaseline)).await;
         if crate::pg::pidfile::postmaster_alive(&self.pg.cfg.pgdata, &self.pg.dba).is_none() {
             tracing::info!("PostgreSQL is already stopped on demote.");

@@ -131,7 +131,6 @@ impl Repl<'_> {
                 ),
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
-            self.forget_view();
         };
         if let Err(why) = may_rejoin(&mine, &identity, &relation) {
             tracing::warn!("Keeping PGSQL.lock: {why}");
@@ -152,9 +151,12 @@ impl Repl<'_> {
 
     /// Another node than this one is the primary, in a fresh snapshot.
     async fn another_primary(&self) -> Result<(), String> {
-        self.ensure_view().await.map_err(|f| f.reason)?;
-        let promoted: Vec<String> = self.with_view(|v| v.promoted.clone());
-        if !promoted.iter().any(|n| !n.eq_ignore_ascii_case(&self.me)) {
+        let view = self.snapshot().await.map_err(|f| f.reason)?;
+        if !view
+            .promoted()
+            .iter()
+            .any(|n| !n.eq_ignore_ascii_case(&self.me))
+        {
             return Err("no other node is the primary".to_string());
         }
         Ok(())

@@ -1,18 +1,19 @@
 //! Replication slots (`replication_slot_name`): dropped at start, created
 //! after promotion.
 
+use super::attributes::View;
 use super::{files, Repl};
 use crate::ocf::Failure;
 use crate::pg::Session;
 
 impl Repl<'_> {
-    pub(super) async fn slot_names(&self) -> Result<Vec<String>, Failure> {
+    pub(super) async fn slot_names(&self, view: Option<&View>) -> Result<Vec<String>, Failure> {
         let prefix = &self.pg.cfg.replication_slot_name;
         if prefix.is_empty() {
             return Ok(Vec::new());
         }
         Ok(self
-            .nodes()
+            .nodes(view)
             .await?
             .iter()
             .filter(|n| **n != self.me)
@@ -30,8 +31,11 @@ impl Repl<'_> {
             .map_err(|e| Failure::generic(e.to_string()))
     }
 
-    pub(super) async fn delete_replication_slots(&self) -> Result<(), Failure> {
-        let names = self.slot_names().await?;
+    pub(super) async fn delete_replication_slots(
+        &self,
+        view: Option<&View>,
+    ) -> Result<(), Failure> {
+        let names = self.slot_names(view).await?;
         if names.is_empty() {
             return Ok(());
         }
@@ -59,12 +63,12 @@ impl Repl<'_> {
         Ok(())
     }
 
-    pub(super) async fn create_replication_slots(&self) -> Result<(), Failure> {
-        let names = self.slot_names().await?;
+    pub(super) async fn create_replication_slots(&self, view: &View) -> Result<(), Failure> {
+        let names = self.slot_names(Some(view)).await?;
         if names.is_empty() {
             return Ok(());
         }
-        self.delete_replication_slots().await?;
+        self.delete_replication_slots(Some(view)).await?;
         let s = self.admin_session().await?;
         for name in names {
             s.simple_query(&format!(

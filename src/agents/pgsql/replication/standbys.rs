@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::attributes::View;
 use super::slaves::SyncAction;
 use super::{slaves, Repl};
 use crate::agents::pgsql::RepMode;
@@ -68,7 +69,11 @@ impl Repl<'_> {
 
     /// `control_slave_status`. Returns true when a standby was just made
     /// synchronous, so the caller looks again once it has switched.
-    pub(super) async fn control_standbys(&self, session: &Session) -> Result<bool, Failure> {
+    pub(super) async fn control_standbys(
+        &self,
+        view: &mut View,
+        session: &Session,
+    ) -> Result<bool, Failure> {
         let rows: Vec<slaves::ReplRow> = session
             .simple_query(
                 "select application_name,upper(state),upper(sync_state) from pg_stat_replication",
@@ -87,7 +92,7 @@ impl Repl<'_> {
             .collect();
         let cfg = &self.pg.cfg;
         let external = cfg.rep_mode == RepMode::Sync && !cfg.external_standby_node_list.is_empty();
-        let nodes = self.nodes().await?;
+        let nodes = self.nodes(Some(view)).await?;
         let decisions = slaves::decide(
             &rows,
             &nodes,
@@ -98,15 +103,16 @@ impl Repl<'_> {
         );
         let mut made_sync = false;
         for d in &decisions {
-            self.change_data_status(&d.node, &d.data_status).await?;
-            self.change_master_score(&d.node, d.score).await?;
+            self.change_data_status(view, &d.node, &d.data_status)
+                .await?;
+            self.change_master_score(view, &d.node, d.score).await?;
             match d.sync_action {
                 SyncAction::MakeSync => made_sync |= self.set_sync_mode(&d.node)?,
                 SyncAction::MakeAsync => self.set_async_mode(&d.node)?,
                 SyncAction::None => {}
             }
             if let Some(status) = d.status {
-                self.change_status(&d.node, status).await?;
+                self.change_status(view, &d.node, status).await?;
             }
         }
         if external {

@@ -1,6 +1,7 @@
 //! One election round on a standby when no primary exists
 //! (`have_master_right`), around the rules of `election.rs`.
 
+use super::attributes::View;
 use super::slaves::PROMOTE_ME;
 use super::{election, Repl};
 use crate::cluster::vocabulary::{Attr, DataStatus};
@@ -10,9 +11,13 @@ use crate::pg::Session;
 
 impl Repl<'_> {
     /// `have_master_right`, one election round.
-    pub(super) async fn have_master_right(&self, session: &Session) -> Result<bool, Failure> {
+    pub(super) async fn have_master_right(
+        &self,
+        view: &mut View,
+        session: &Session,
+    ) -> Result<bool, Failure> {
         tracing::debug!("Checking if I have a master right.");
-        let ds = self.attr_of(&self.me, &self.attr(Attr::DataStatus));
+        let ds = view.attr(&self.me, &self.attr(Attr::DataStatus));
         if !election::eligible(ds.as_deref(), self.pg.cfg.rep_mode) {
             tracing::warn!("My data is out-of-date. status={}", ds.unwrap_or_default());
             return Ok(false);
@@ -24,16 +29,16 @@ impl Repl<'_> {
             .map_err(|e| Failure::generic(format!("Failed to show my xlog location. {e}")))?
             .to_attr();
         let name = self.attr(Attr::XlogLoc);
-        if self.attr_of(&self.me, &name).as_deref() != Some(loc.as_str()) {
+        if view.attr(&self.me, &name).as_deref() != Some(loc.as_str()) {
             self.pm
                 .set(&self.me, Lifetime::Reboot, &name, &loc)
                 .await
                 .map_err(|e| Failure::generic(format!("Failed to show my xlog location. {e}")))?;
-            self.remember(&self.me.clone(), &name, Some(&loc));
+            view.record(&self.me, &name, Some(&loc));
         }
         let mut entries = Vec::new();
-        for node in &self.nodes().await? {
-            match self.attr_of(node, &name) {
+        for node in &self.nodes(Some(view)).await? {
+            match view.attr(node, &name) {
                 Some(l) => {
                     tracing::info!("{node} xlog location : {l}");
                     entries.push((node.clone(), l));
@@ -60,11 +65,11 @@ impl Repl<'_> {
         match round {
             election::Round::Won => {
                 tracing::info!("I have a master right.");
-                self.set_own_score(PROMOTE_ME, true).await?;
+                self.set_own_score_if_changed(view, PROMOTE_ME).await?;
                 Ok(true)
             }
             election::Round::Lost { newest } => {
-                self.change_data_status(&self.me.clone(), &DataStatus::Disconnect)
+                self.change_data_status(view, &self.me, &DataStatus::Disconnect)
                     .await?;
                 tracing::info!("I don't have correct master data. (newest: {newest})");
                 Ok(false)
