@@ -27,7 +27,11 @@ pub trait Agent: Sync {
     fn name(&self) -> &'static str;
     fn metadata_xml(&self, env: &OcfEnv) -> String;
     fn methods(&self) -> &'static str;
-    fn usage(&self, program: &str) -> String;
+    /// The usage text: the stock pgsql agent's for both (PAF has none of
+    /// its own).
+    fn usage(&self, program: &str) -> String {
+        usage(program)
+    }
     fn support(&self, action: Action) -> Support;
     /// Runs an action other than meta-data, methods and usage.
     fn run(&self, action: Action, env: OcfEnv, program: &str) -> ActionResult;
@@ -40,6 +44,27 @@ pub fn by_program_name(argv0: &str) -> &'static dyn Agent {
         "pgsqlms" => &pgsqlms::PGSQLMS,
         _ => &pgsql::PGSQL,
     }
+}
+
+/// The stock pgsql agent's usage text, with our program name: the `usage`
+/// action of the pgsql personality, and what both personalities print for
+/// an unknown action word (PAF's own has none).
+pub fn usage(program: &str) -> String {
+    format!(
+        "        usage: {program} start|stop|status|monitor|promote|demote|notify|meta-data|validate-all|methods
+
+        {program} manages a PostgreSQL Server as an HA resource.
+
+        The 'start' operation starts the PostgreSQL server.
+        The 'stop' operation stops the PostgreSQL server.
+        The 'status' operation reports whether the PostgreSQL is up.
+        The 'monitor' operation reports whether the PostgreSQL is running.
+        The 'promote' operation promotes the PostgreSQL server.
+        The 'demote' operation demotes the PostgreSQL server.
+        The 'validate-all' operation reports whether the parameters are valid.
+        The 'methods' operation reports on the methods {program} supports.
+"
+    )
 }
 
 #[cfg(test)]

@@ -106,4 +106,37 @@ mod tests {
         let t = "*:*:*:u:pa\\:ss\\\\x\n";
         assert_eq!(lookup_in(t, "h", 1, "d", "u").as_deref(), Some("pa:ss\\x"));
     }
+
+    #[test]
+    fn resolution_order_is_libpqs() {
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().unwrap();
+        let file = home.path().join(".pgpass");
+        std::fs::write(&file, "localhost:5432:postgres:mon:from-file\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let conn = super::super::ConnParams {
+            host: super::super::Host::Socket("/tmp".into()),
+            port: 5432,
+            user: "mon".into(),
+            password: None,
+            dbname: "postgres".into(),
+            os_user: None,
+        };
+        let mut vars = crate::ocf::env::ProcessVars::default();
+        let got = |configured: Option<&str>, vars: &crate::ocf::env::ProcessVars| {
+            resolve(configured, vars, home.path(), &conn)
+        };
+        assert_eq!(got(None, &vars).as_deref(), Some("from-file"));
+        vars.pgpassword = Some("from-env".into());
+        assert_eq!(got(None, &vars).as_deref(), Some("from-env"));
+        assert_eq!(
+            got(Some("configured"), &vars).as_deref(),
+            Some("configured")
+        );
+        // Empty values count as unset, as in libpq.
+        assert_eq!(got(Some(""), &vars).as_deref(), Some("from-env"));
+        vars.pgpassword = Some(String::new());
+        vars.pgpassfile = Some(home.path().join("none").display().to_string());
+        assert_eq!(got(None, &vars), None);
+    }
 }

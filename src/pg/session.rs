@@ -300,6 +300,43 @@ mod tests {
         assert_eq!(e("57P03").sqlstate(), Some(&SqlState::CANNOT_CONNECT_NOW));
     }
 
+    /// A server that never accepts: once its listen queue is full, a
+    /// connect must end at the deadline with a reason, not block.
+    #[test]
+    fn a_full_listen_queue_ends_at_the_deadline() {
+        use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".s.PGSQL.5432");
+        let server = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        )
+        .unwrap();
+        bind(
+            server.as_raw_fd(),
+            &nix::sys::socket::UnixAddr::new(&path).unwrap(),
+        )
+        .unwrap();
+        listen(&server, Backlog::new(0).unwrap()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut queued = Vec::new();
+        let refused = loop {
+            let deadline = Deadline::from_timeout(Duration::from_secs(1));
+            match rt.block_on(connect_unix(&path, None, deadline)) {
+                Ok(stream) if queued.len() < 8 => queued.push(stream),
+                Ok(_) => panic!("the listen queue never filled"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(refused.kind(), std::io::ErrorKind::TimedOut, "{refused}");
+        assert!(!queued.is_empty(), "the first connection fits in the queue");
+    }
+
     #[test]
     fn libpq_host_rule() {
         assert_eq!(Host::from_libpq("/tmp"), Host::Socket("/tmp".into()));

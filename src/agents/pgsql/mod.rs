@@ -55,10 +55,6 @@ impl crate::agents::Agent for PgsqlAgent {
         params::METHODS
     }
 
-    fn usage(&self, program: &str) -> String {
-        params::usage(program)
-    }
-
     /// Every OCF action but PAF's `reload`.
     fn support(&self, action: Action) -> crate::agents::Support {
         match action {

@@ -481,26 +481,6 @@ pub static META: AgentMeta = AgentMeta {
     actions: ACTIONS,
 };
 
-/// The reference's usage text (also printed for an unknown action, by both
-/// personalities).
-pub fn usage(program: &str) -> String {
-    format!(
-        "        usage: {program} start|stop|status|monitor|promote|demote|notify|meta-data|validate-all|methods
-
-        {program} manages a PostgreSQL Server as an HA resource.
-
-        The 'start' operation starts the PostgreSQL server.
-        The 'stop' operation stops the PostgreSQL server.
-        The 'status' operation reports whether the PostgreSQL is up.
-        The 'monitor' operation reports whether the PostgreSQL is running.
-        The 'promote' operation promotes the PostgreSQL server.
-        The 'demote' operation demotes the PostgreSQL server.
-        The 'validate-all' operation reports whether the parameters are valid.
-        The 'methods' operation reports on the methods {program} supports.
-"
-    )
-}
-
 pub const METHODS: &str =
     "    start\n    stop\n    status\n    monitor\n    promote\n    demote\n    \
                            notify\n    methods\n    meta-data\n    validate-all\n";

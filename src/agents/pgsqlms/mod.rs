@@ -77,12 +77,6 @@ impl crate::agents::Agent for PgsqlmsAgent {
         params::METHODS
     }
 
-    /// PAF has no usage action; an unknown word gets the pgsql usage, as
-    /// before the personalities were told apart.
-    fn usage(&self, program: &str) -> String {
-        crate::agents::pgsql::params::usage(program)
-    }
-
     /// PAF's actions: no `status`, no `usage`.
     fn support(&self, action: Action) -> crate::agents::Support {
         match action {
