@@ -177,8 +177,8 @@ fn run(action: Action, env: OcfEnv) -> ActionResult {
         let checked = match checked {
             Ok(c) => c,
             Err(f) => match invalid(action, probe, f, &cfg, version) {
-                Ok(c) => c,
-                Err(result) => return result,
+                AfterFailedCheck::GoOn(c) => c,
+                AfterFailedCheck::Answer(result) => return result,
             },
         };
         if action == Action::ValidateAll {
@@ -235,12 +235,12 @@ fn invalid(
     f: Failure,
     cfg: &Config,
     version: PgVersion,
-) -> Result<Checked, ActionResult> {
+) -> AfterFailedCheck {
     let alive = crate::pg::pidfile::live_postmaster(&cfg.datadir, None).is_some();
     match action {
         Action::Stop if !alive => {
             tracing::warn!("{} (PostgreSQL is not running, so stop succeeds)", f.reason);
-            Err(Ok(OcfRc::Success))
+            AfterFailedCheck::Answer(Ok(OcfRc::Success))
         }
         Action::Stop => {
             let user = OsUser::lookup(&cfg.system_user).ok().flatten();
@@ -249,17 +249,24 @@ fn invalid(
             match (user, pg_ctl) {
                 (Some(user), Some(_)) => {
                     tracing::warn!("{}; stopping the running instance anyway", f.reason);
-                    Ok(Checked { user, version })
+                    AfterFailedCheck::GoOn(Checked { user, version })
                 }
-                _ => Err(Err(f)),
+                _ => AfterFailedCheck::Answer(Err(f)),
             }
         }
-        Action::Monitor if probe && !alive => Err(Err(Failure::not_running(format!(
-            "{} (no instance runs here)",
-            f.reason
-        )))),
-        _ => Err(Err(f)),
+        Action::Monitor if probe && !alive => AfterFailedCheck::Answer(Err(Failure::not_running(
+            format!("{} (no instance runs here)", f.reason),
+        ))),
+        _ => AfterFailedCheck::Answer(Err(f)),
     }
+}
+
+/// What a failed check leads to.
+enum AfterFailedCheck {
+    /// The action runs anyway (a stop of a running instance), with these.
+    GoOn(Checked),
+    /// The action's answer.
+    Answer(ActionResult),
 }
 
 impl Paf {
