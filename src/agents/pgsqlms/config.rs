@@ -103,15 +103,23 @@ mod tests {
     #[test]
     fn defaults_and_perl_or() {
         let c = cfg(&[("pgport", "0"), ("maxlag", ""), ("pghost", "")]);
-        assert_eq!(c.pgport, Some(5432));
-        assert_eq!(c.maxlag_limit(), None);
-        assert_eq!(c.pghost, "/var/run/postgresql");
-        assert_eq!(c.system_user, "postgres");
-        assert_eq!(c.datadir, PathBuf::from("/var/lib/pgsql/data"));
-        assert_eq!(
-            c.recovery_template,
-            PathBuf::from("/var/lib/pgsql/data/recovery.conf.pcmk")
+        let got = (
+            c.pgport,
+            c.maxlag_limit(),
+            c.pghost.as_str(),
+            c.system_user.as_str(),
+            c.datadir.to_str(),
+            c.recovery_template.to_str(),
         );
+        let want = (
+            Some(5432),
+            None,
+            "/var/run/postgresql",
+            "postgres",
+            Some("/var/lib/pgsql/data"),
+            Some("/var/lib/pgsql/data/recovery.conf.pcmk"),
+        );
+        assert_eq!(got, want);
     }
 
     #[test]
