@@ -7,7 +7,7 @@
 //! whichever address currently plays the primary's virtual IP.
 //!
 //! The main scenario ([`sync_pair_scenario`]) is shared with `versions.rs`,
-//! which runs it on PostgreSQL 11 and 18.
+//! which runs it on every PostgreSQL major from 10 to 18.
 
 use std::path::Path;
 use std::time::Duration;
