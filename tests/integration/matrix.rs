@@ -45,6 +45,15 @@ pub fn source_of(major: u32) -> String {
     std::env::var(format!("PGRA_PG{major}_SOURCE")).unwrap_or_else(|_| "unknown".into())
 }
 
+/// Where PAF's client tools came from when not from the server's build
+/// (`PGRA_PG<major>_PAF_SOURCE`, 11 and 13), for `pgsqlms` records.
+pub fn tools_of(major: u32, personality: &str) -> String {
+    match std::env::var(format!("PGRA_PG{major}_PAF_SOURCE")) {
+        Ok(tools) if personality == "pgsqlms" => tools,
+        _ => String::new(),
+    }
+}
+
 /// The version a running server reports ("17.11"), checked to be of `major`.
 pub fn version_of(pg: &PgInstance, major: u32) -> String {
     let version = pg
@@ -66,9 +75,10 @@ pub fn record(major: u32, personality: &str, check: &str, version: &str, what: &
     std::fs::create_dir_all(&dir).unwrap();
     let text = format!(
         "platform={}\nmajor={major}\npersonality={personality}\ncheck={check}\n\
-         version={version}\nsource={}\nwhat={what}\n",
+         version={version}\nsource={}\ntools={}\nwhat={what}\n",
         platform(),
         source_of(major),
+        tools_of(major, personality),
     );
     let name = format!("pg{major}-{personality}-{check}.rec");
     std::fs::write(dir.join(name), text).unwrap();

