@@ -37,8 +37,8 @@ pub fn versioned_bindir(major: u32) -> PathBuf {
         _ => panic!(
             "{var} is not set: the PostgreSQL {major} tests need its server binaries. \
              Run `eval \"$(tests/pg-versions)\"` (as root) to install them and set \
-             PGRA_PG11_BINDIR/PGRA_PG18_BINDIR, then rerun cargo test; tests/run does \
-             this itself (CI)."
+             PGRA_PG<major>_BINDIR for 10 to 18 but 15, then rerun cargo test; tests/run \
+             does this itself (CI)."
         ),
     };
     for tool in ["initdb", "pg_ctl", "postgres"] {

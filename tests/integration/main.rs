@@ -1,5 +1,5 @@
-//! Integration tests: the real binary against real PostgreSQL 15 (and 11
-//! and 18 in `versions`, see tests/pg-versions).
+//! Integration tests: the real binary against real PostgreSQL 15 (and every
+//! major from 10 to 18 in `versions`, see tests/pg-versions).
 //!
 //! Run as root (`cargo test`): the tests create PostgreSQL clusters owned by
 //! the `postgres` user in temporary directories.
@@ -13,6 +13,7 @@ mod fake_cluster;
 mod fake_cluster_tests;
 mod harness;
 mod lifecycle;
+mod matrix;
 mod ocft;
 mod pgsqlms;
 mod replication;

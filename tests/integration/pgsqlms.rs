@@ -50,19 +50,43 @@ pub struct Paf {
     pub nodes: Vec<Node>,
     pub vip: PathBuf,
     pub kind: Kind,
+    /// The agents' `bindir`: Debian's PostgreSQL 15 unless made with
+    /// [`Paf::new_on`].
+    pub bindir: PathBuf,
 }
 
 /// The settings PAF requires (hot standby, a primary_conninfo naming the
 /// node), plus what makes tests quick and the stock agent's pipes free
 /// (logging_collector: PAF starts PostgreSQL without -l).
 fn paf_settings(pg: &PgInstance, vip: &Path, name: &str) {
-    pg.append_conf(&format!(
-        "wal_keep_size = '128MB'\nwal_sender_timeout = '5s'\nwal_receiver_timeout = '5s'\n\
-         logging_collector = on\nhot_standby = on\nwal_level = replica\n\
-         primary_conninfo = 'host={} port={} application_name={name}'\n",
+    // wal_keep_size replaced wal_keep_segments (16MB each) in 13.
+    let wal_keep = if pg.major() >= 13 {
+        "wal_keep_size = '128MB'"
+    } else {
+        "wal_keep_segments = 8"
+    };
+    let conninfo = format!(
+        "primary_conninfo = 'host={} port={} application_name={name}'\n",
         vip.display(),
         pg.port
+    );
+    pg.append_conf(&format!(
+        "{wal_keep}\nwal_sender_timeout = '5s'\nwal_receiver_timeout = '5s'\n\
+         logging_collector = on\nhot_standby = on\nwal_level = replica\n"
     ));
+    if pg.major() >= 12 {
+        pg.append_conf(&conninfo);
+    } else {
+        // Before 12: the recovery settings live in PAF's template, copied
+        // to recovery.conf at each start as a standby.
+        let template = pg.pgdata().join("recovery.conf.pcmk");
+        std::fs::write(
+            &template,
+            format!("standby_mode = 'on'\n{conninfo}recovery_target_timeline = 'latest'\n"),
+        )
+        .unwrap();
+        chown_r(&template, PGDBA);
+    }
 }
 
 impl Paf {
@@ -95,6 +119,46 @@ impl Paf {
             nodes,
             vip,
             kind,
+            bindir: pg_bindir(),
+        };
+        c.point_vip(Some(0));
+        c
+    }
+
+    /// Like [`Paf::new`] with the PostgreSQL build of `bindir` (any major,
+    /// with the client tools PAF needs: psql, pg_isready, pg_controldata,
+    /// pg_waldump) for the servers and the agents. The other nodes are cold
+    /// copies of the cleanly stopped srv1 (Debian's pg_basebackup 15 refuses
+    /// newer servers).
+    pub fn new_on(n: usize, kind: Kind, bindir: &Path) -> Paf {
+        let fc = FakeCluster::new(&NAMES[..n]);
+        fc.set_meta(RSC, "notify", "true");
+        let vip = fc.dir().join("vip");
+        let pg1 = PgInstance::new_with(bindir);
+        paf_settings(&pg1, &vip, NAMES[0]);
+        pg1.start_directly();
+        pg1.stop_cleanly();
+        let mut nodes = Vec::new();
+        for name in &NAMES[1..n] {
+            let pg = PgInstance::cold_copy_of(&pg1, "");
+            // The copy's settings still name srv1; the last one wins (the
+            // template before 12 is rewritten).
+            paf_settings(&pg, &vip, name);
+            nodes.push(Node { name, pg });
+        }
+        nodes.insert(
+            0,
+            Node {
+                name: NAMES[0],
+                pg: pg1,
+            },
+        );
+        let c = Paf {
+            fc,
+            nodes,
+            vip,
+            kind,
+            bindir: bindir.to_path_buf(),
         };
         c.point_vip(Some(0));
         c
@@ -131,7 +195,7 @@ impl Paf {
             .env("OCF_RESOURCE_INSTANCE", RSC)
             .env("OCF_RESOURCE_TYPE", "pgsqlms")
             .env("HA_RSCTMP", self.fc.dir().to_str().unwrap())
-            .param("bindir", pg_bindir().to_str().unwrap())
+            .param("bindir", self.bindir.to_str().unwrap())
             .param("pgdata", node.pg.pgdata().to_str().unwrap())
             .param("pghost", node.pg.sockdir().to_str().unwrap())
             .param("pgport", &node.pg.port.to_string())
@@ -1218,7 +1282,7 @@ fn pgsqlms_first_start_election_uses_replayed_wal() {
 /// Makes a standby's WAL receiver reconnect (to wherever the VIP now is):
 /// moving the link does not break a connection, as moving an address does
 /// not always either.
-fn reconnect(pg: &PgInstance) {
+pub(crate) fn reconnect(pg: &PgInstance) {
     if let Ok(pid) = pg.psql("select pid from pg_stat_wal_receiver") {
         if !pid.is_empty() {
             let _ = std::process::Command::new("kill")
@@ -1228,7 +1292,7 @@ fn reconnect(pg: &PgInstance) {
     }
 }
 
-fn in_recovery(pg: &PgInstance) -> String {
+pub(crate) fn in_recovery(pg: &PgInstance) -> String {
     pg.psql("select pg_is_in_recovery()")
         .unwrap_or_else(|e| format!("error: {}", e.trim()))
 }

@@ -7,7 +7,7 @@
 //! whichever address currently plays the primary's virtual IP.
 //!
 //! The main scenario ([`sync_pair_scenario`]) is shared with `versions.rs`,
-//! which runs it on PostgreSQL 11 and 18.
+//! which runs it on every PostgreSQL major from 10 to 18.
 
 use std::path::Path;
 use std::time::Duration;
@@ -114,7 +114,7 @@ pub(crate) fn assert_standby_files(node: &Node, era: Era, master_addr: &str) {
 }
 
 /// Our agent on `node`, as Pacemaker runs it for a promotable clone.
-fn agent(fc: &FakeCluster, node: &Node, rep_mode: &str, master_ip: &str) -> Agent {
+pub(crate) fn agent(fc: &FakeCluster, node: &Node, rep_mode: &str, master_ip: &str) -> Agent {
     let a = Agent::ours()
         .on(&node.pg)
         .param("rep_mode", rep_mode)
@@ -133,7 +133,7 @@ fn agent(fc: &FakeCluster, node: &Node, rep_mode: &str, master_ip: &str) -> Agen
 
 /// node1 started and promoted, node2 started as its standby, and the fake
 /// cluster told so.
-fn start_primary_and_standby(fc: &FakeCluster, a1: &Agent, a2: &Agent) {
+pub(crate) fn start_primary_and_standby(fc: &FakeCluster, a1: &Agent, a2: &Agent) {
     assert_rc(&a1.run("start"), 0);
     assert_rc(&a2.run("start"), 0);
     assert_rc(&a1.run("promote"), 0);
