@@ -89,6 +89,40 @@ fn paf_settings(pg: &PgInstance, vip: &Path, name: &str) {
     }
 }
 
+/// The notification lists of the first promotion of srv1 (nothing was
+/// primary before).
+pub const FIRST_PROMOTION: [(&str, &str); 7] = [
+    ("active", "srv1"),
+    ("slave", "srv1"),
+    ("master", " "),
+    ("promote", "srv1"),
+    ("demote", " "),
+    ("start", " "),
+    ("stop", " "),
+];
+
+/// A notification's node lists, in the order active, master, slave,
+/// demote, promote, start, stop (`" "`: Pacemaker's empty list).
+pub fn notify_lists(
+    active: &'static str,
+    master: &'static str,
+    slave: &'static str,
+    demote: &'static str,
+    promote: &'static str,
+    start: &'static str,
+    stop: &'static str,
+) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("active", active),
+        ("master", master),
+        ("slave", slave),
+        ("demote", demote),
+        ("promote", promote),
+        ("start", start),
+        ("stop", stop),
+    ]
+}
+
 impl Paf {
     /// `n` nodes: srv1 a cleanly stopped primary, the others fresh base
     /// backups of it (never started: `backup_label`). VIP on srv1.
@@ -107,22 +141,7 @@ impl Paf {
             nodes.push(Node { name, pg });
         }
         pg1.stop_cleanly();
-        nodes.insert(
-            0,
-            Node {
-                name: NAMES[0],
-                pg: pg1,
-            },
-        );
-        let c = Paf {
-            fc,
-            nodes,
-            vip,
-            kind,
-            bindir: pg_bindir(),
-        };
-        c.point_vip(Some(0));
-        c
+        Paf::assemble(fc, pg1, nodes, vip, kind, pg_bindir())
     }
 
     /// Like [`Paf::new`] with the PostgreSQL build of `bindir` (any major,
@@ -146,7 +165,19 @@ impl Paf {
             paf_settings(&pg, &vip, name);
             nodes.push(Node { name, pg });
         }
-        nodes.insert(
+        Paf::assemble(fc, pg1, nodes, vip, kind, bindir.to_path_buf())
+    }
+
+    /// srv1 first, the VIP on it.
+    fn assemble(
+        fc: FakeCluster,
+        pg1: PgInstance,
+        mut others: Vec<Node>,
+        vip: PathBuf,
+        kind: Kind,
+        bindir: PathBuf,
+    ) -> Paf {
+        others.insert(
             0,
             Node {
                 name: NAMES[0],
@@ -155,10 +186,10 @@ impl Paf {
         );
         let c = Paf {
             fc,
-            nodes,
+            nodes: others,
             vip,
             kind,
-            bindir: bindir.to_path_buf(),
+            bindir,
         };
         c.point_vip(Some(0));
         c
@@ -900,15 +931,7 @@ fn cluster_scenario(kind: Kind) -> Vec<(String, String)> {
     rec("start", c.agent(0).run("start").code.to_string());
     // S5: nobody has a score: the former primary proposes itself.
     rec("bootstrap scores", scores(&c));
-    let first = [
-        ("active", "srv1"),
-        ("slave", "srv1"),
-        ("master", " "),
-        ("promote", "srv1"),
-        ("demote", " "),
-        ("start", " "),
-        ("stop", " "),
-    ];
+    let first = FIRST_PROMOTION;
     // N1
     rec(
         "pre-promote",
@@ -1305,23 +1328,7 @@ fn switchover_scenario(kind: Kind) -> Vec<(String, String)> {
         t.push((label.to_string(), v))
     };
     let scores = |c: &Paf| format!("{:?} {:?}", c.score("srv1"), c.score("srv2"));
-    let lists = |active: &'static str,
-                 master: &'static str,
-                 slave: &'static str,
-                 demote: &'static str,
-                 promote: &'static str,
-                 start: &'static str,
-                 stop: &'static str| {
-        vec![
-            ("active", active),
-            ("master", master),
-            ("slave", slave),
-            ("demote", demote),
-            ("promote", promote),
-            ("start", start),
-            ("stop", stop),
-        ]
-    };
+    let lists = notify_lists;
     let both = |c: &Paf, kind: &str, op: &str, l: &[(&str, &str)]| {
         (0..2)
             .map(|i| c.notify(i, kind, op, l).code.to_string())
@@ -1755,15 +1762,7 @@ fn pgsqlms_monitor_reads_partition_and_scores_in_one_crm_mon() {
     let c = Paf::new(3, Kind::Ours);
     c.point_vip(None);
     assert_rc(&c.agent(0).run("start"), 0);
-    let first = [
-        ("active", "srv1"),
-        ("slave", "srv1"),
-        ("master", " "),
-        ("promote", "srv1"),
-        ("demote", " "),
-        ("start", " "),
-        ("stop", " "),
-    ];
+    let first = FIRST_PROMOTION;
     assert_rc(&c.notify(0, "pre", "promote", &first), 0);
     assert_rc(&c.agent(0).run("promote"), 0);
     assert_rc(&c.notify(0, "post", "promote", &first), 0);

@@ -41,7 +41,7 @@ use crate::fake_cluster::FakeCluster;
 use crate::harness::*;
 use crate::lifecycle::start_monitor_stop_cycle_on;
 use crate::matrix::{record, version_of};
-use crate::pgsqlms::{in_recovery, reconnect, Kind, Paf};
+use crate::pgsqlms::{in_recovery, notify_lists, reconnect, Kind, Paf, FIRST_PROMOTION};
 use crate::replication::{
     agent, assert_standby_files, cold_pair, start_primary_and_standby, sync_pair_scenario, Era,
     Node, ADDR1, ADDR2,
@@ -236,18 +236,9 @@ fn pgsqlms_single_node(major: u32) {
     assert_eq!(in_recovery(pg), "t");
     let version = version_of(pg, major);
     assert_rc(&a().recurring().run("monitor"), 0);
-    let lists = [
-        ("active", "srv1"),
-        ("slave", "srv1"),
-        ("master", " "),
-        ("promote", "srv1"),
-        ("demote", " "),
-        ("start", " "),
-        ("stop", " "),
-    ];
-    assert_rc(&c.notify(0, "pre", "promote", &lists), 0);
+    assert_rc(&c.notify(0, "pre", "promote", &FIRST_PROMOTION), 0);
     assert_rc(&a().run("promote"), 0);
-    assert_rc(&c.notify(0, "post", "promote", &lists), 0);
+    assert_rc(&c.notify(0, "post", "promote", &FIRST_PROMOTION), 0);
     assert_eq!(in_recovery(pg), "f");
     c.point_vip(Some(0));
     assert_rc(&a().recurring().run("monitor"), 8);
@@ -270,20 +261,8 @@ fn pgsqlms_single_node(major: u32) {
 
 fn pgsqlms_pair(major: u32) {
     let c = Paf::new_on(2, Kind::Ours, &paf_bindir(major));
-    let lists = |active: &'static str,
-                 master: &'static str,
-                 slave: &'static str,
-                 demote: &'static str,
-                 promote: &'static str| {
-        vec![
-            ("active", active),
-            ("master", master),
-            ("slave", slave),
-            ("demote", demote),
-            ("promote", promote),
-            ("start", " "),
-            ("stop", " "),
-        ]
+    let lists = |active, master, slave, demote, promote| {
+        notify_lists(active, master, slave, demote, promote, " ", " ")
     };
     let both = |kind: &str, op: &str, l: &[(&str, &str)]| {
         for i in 0..2 {
