@@ -6,6 +6,7 @@
 //! running the shell agent reads what we write and the other way round.
 
 pub mod attrd;
+pub mod partition;
 pub mod status;
 pub mod vocabulary;
 
@@ -305,6 +306,91 @@ impl Pacemaker {
             return Err(ClusterError::from_output(&cmd, &out));
         }
         Ok(out.stdout.split_whitespace().map(str::to_string).collect())
+    }
+
+    /// `crm_node --quorum`: whether this node's partition has quorum now, as
+    /// the controller learned it from Corosync. crm_mon shows the DC's last
+    /// write to the CIB instead, which a partition that lost its DC keeps
+    /// until it has elected its own. Without quorum it prints 0 and exits
+    /// with 106 (`CRM_EX_QUORUM`, Pacemaker 2.1) or 0 (older versions).
+    pub async fn has_quorum(&self) -> Result<bool, ClusterError> {
+        let cmd = Cmd::new(self.tools.path("crm_node")).arg("--quorum");
+        let out = self.run(&cmd, Duration::from_secs(10)).await?;
+        match (out.status.code(), out.stdout.trim()) {
+            (Some(0), "1") => Ok(true),
+            (Some(0 | 106), "0") => Ok(false),
+            _ => Err(ClusterError::from_output(&cmd, &out)),
+        }
+    }
+
+    /// How long a promotion that cannot see the old primary waits
+    /// (partition.rs): Corosync's running `consensus`, a quorum device's
+    /// `sync_timeout`, and the interval of the promoted role's monitor in the
+    /// CIB, each with its default when it cannot be read.
+    pub async fn promotion_wait(&self, rsc: &str) -> Duration {
+        let cmap = Cmd::new(self.tools.path("corosync-cmapctl"))
+            .args(["-g", "runtime.config.totem.consensus"]);
+        let consensus = match self.run(&cmap, Duration::from_secs(5)).await {
+            Ok(out) if out.success() => partition::parse_cmap_millis(&out.stdout),
+            _ => None,
+        }
+        .unwrap_or(partition::DEFAULT_CONSENSUS);
+        let device = Cmd::new(self.tools.path("corosync-cmapctl")).arg("quorum.device");
+        let device_hold = match self.run(&device, Duration::from_secs(5)).await {
+            Ok(out) if out.success() => partition::device_hold(&out.stdout),
+            _ => None,
+        };
+        let xpath = format!("//primitive[@id='{rsc}']");
+        let cib = Cmd::new(self.tools.path("cibadmin")).args(["--query", "--xpath", &xpath]);
+        let interval = match self.run(&cib, Duration::from_secs(10)).await {
+            Ok(out) if out.success() => partition::promoted_monitor_interval(&out.stdout),
+            _ => None,
+        }
+        .unwrap_or(partition::DEFAULT_PROMOTED_INTERVAL);
+        partition::promotion_wait(consensus, device_hold, interval)
+    }
+
+    /// Before a promotion: without fencing, a node of `peers` that is not an
+    /// online member of this partition may still run a primary until its
+    /// own partition notices it lost quorum. Waits as long as that takes
+    /// (partition.rs) and says so in the log; with fencing, or when every
+    /// peer is online, returns at once. `Err` (an exit reason) when the wait
+    /// does not fit in what is left of the operation's timeout.
+    pub async fn wait_out_unseen_peers(
+        &self,
+        status: &ClusterStatus,
+        rsc: &str,
+        peers: &[String],
+    ) -> Result<(), partition::WaitTooLong> {
+        if !status.fencing_disabled() {
+            return Ok(());
+        }
+        let unseen: Vec<&str> = peers
+            .iter()
+            .filter(|p| !status.is_online(p))
+            .map(String::as_str)
+            .collect();
+        if unseen.is_empty() {
+            return Ok(());
+        }
+        let wait = self.promotion_wait(rsc).await;
+        // What the promotion itself needs afterwards.
+        let after = Duration::from_secs(10);
+        if self.deadline.remaining() < wait + after {
+            return Err(partition::WaitTooLong {
+                unseen: unseen.join(" "),
+                wait: wait.as_secs_f64(),
+            });
+        }
+        tracing::info!(
+            "Fencing is disabled and {} left this partition: waiting {:.1} s before promoting, \
+             until a primary there has surely stopped (consensus + promoted monitor interval + \
+             its immediate stop)",
+            unseen.join(" "),
+            wait.as_secs_f64()
+        );
+        tokio::time::sleep(wait).await;
+        Ok(())
     }
 
     /// `crm_resource -B -r <instance> -N <node> -Q`: keep the resource off a

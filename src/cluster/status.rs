@@ -22,6 +22,13 @@ pub struct ClusterStatus {
     pub unpromoted: Vec<String>,
     /// Node name -> attribute name -> value.
     pub attrs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Whether this node's partition has quorum (`current_dc with_quorum`).
+    /// A partition without a DC has none; `None` when crm_mon said nothing.
+    pub quorate: Option<bool>,
+    /// The cluster options crm_mon reports (`stonith-enabled`,
+    /// `no-quorum-policy`); `None` when it did not.
+    pub fencing: Option<bool>,
+    pub no_quorum_policy: Option<String>,
 }
 
 impl ClusterStatus {
@@ -65,6 +72,16 @@ impl ClusterStatus {
                     .map(|v| v.into_owned())
             };
             match el.name().as_ref() {
+                b"current_dc" => {
+                    st.quorate = Some(
+                        get("present").as_deref() == Some("true")
+                            && get("with_quorum").as_deref() == Some("true"),
+                    );
+                }
+                b"cluster_options" => {
+                    st.fencing = get("stonith-enabled").map(|v| v == "true");
+                    st.no_quorum_policy = get("no-quorum-policy");
+                }
                 b"nodes" if !empty => in_nodes = true,
                 b"node" if in_nodes => {
                     if let Some(name) = get("name") {
@@ -144,6 +161,18 @@ impl ClusterStatus {
     pub fn has_promoted(&self) -> bool {
         !self.promoted.is_empty()
     }
+
+    /// Quorum as crm_mon showed it; unknown counts as none.
+    pub fn is_quorate(&self) -> bool {
+        self.quorate == Some(true)
+    }
+
+    /// Fencing is configured off (`stonith-enabled=false`): a node that left
+    /// the membership is not known to be stopped. Unknown counts as on, as
+    /// it is Pacemaker's default.
+    pub fn fencing_disabled(&self) -> bool {
+        self.fencing == Some(false)
+    }
 }
 
 #[cfg(test)]
@@ -200,6 +229,33 @@ mod tests {
             Some("STREAMING|SYNC")
         );
         assert_eq!(st.attr("node2", "pgsql-status"), None);
+    }
+
+    #[test]
+    fn quorum_and_cluster_options() {
+        let st = ClusterStatus::parse(SAMPLE, "pgsql").unwrap();
+        assert_eq!((st.quorate, st.fencing), (None, None));
+        assert!(!st.is_quorate() && !st.fencing_disabled());
+        let with = |summary: &str| {
+            ClusterStatus::parse(
+                &SAMPLE.replace("<summary><stack type=\"corosync\"/></summary>", summary),
+                "pgsql",
+            )
+            .unwrap()
+        };
+        let st = with(
+            r#"<summary><current_dc present="true" name="node1" with_quorum="true"/>
+            <cluster_options stonith-enabled="false" no-quorum-policy="ignore"/></summary>"#,
+        );
+        assert!(st.is_quorate() && st.fencing_disabled());
+        assert_eq!(st.no_quorum_policy.as_deref(), Some("ignore"));
+        let st = with(
+            r#"<summary><current_dc present="true" name="node1" with_quorum="false"/>
+            <cluster_options stonith-enabled="true" no-quorum-policy="stop"/></summary>"#,
+        );
+        assert!(!st.is_quorate() && !st.fencing_disabled());
+        let st = with(r#"<summary><current_dc present="false"/></summary>"#);
+        assert_eq!(st.quorate, Some(false), "no DC: no quorum");
     }
 
     #[test]

@@ -496,6 +496,7 @@ fn metadata_matches_stock() {
         "port",
         "datadir",
         "restorecommand",
+        "strict_sync",
     ]
     .into_iter()
     .map(String::from)

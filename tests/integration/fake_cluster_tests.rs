@@ -944,7 +944,15 @@ fn fake_cluster_node_tools_and_membership() {
         !ok(&fc, "node1", "crm_mon", &["-1", "--output-as=xml"]).contains("role=\"Unpromoted\"")
     );
     fc.set_online("node2", false);
-    assert_eq!(ok(&fc, "node1", "crm_node", &["-q"]), "0\n");
+    // Without quorum: 0, and exit code 106 (CRM_EX_QUORUM) as Pacemaker 2.1.
+    let out = fc.run("node1", "crm_node", &["-q"]);
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).as_ref()
+        ),
+        (Some(106), "0\n")
+    );
     fc.set_online("node3", true);
     assert_eq!(ok(&fc, "node1", "crm_node", &["-p"]), "node1 node3\n");
 }

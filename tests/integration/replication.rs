@@ -497,7 +497,8 @@ fn slave_mode_creates_tmpdir_and_follows_master_ip() {
 #[test]
 fn cut_off_sync_standby_does_not_hold_commits_until_wal_sender_timeout() {
     let (n1, n2) = pair();
-    let fc = FakeCluster::new(&["node1", "node2"]);
+    // A third member keeps the partition quorate once node2 is gone.
+    let fc = FakeCluster::new(&["node1", "node2", "node3"]);
     let a1 = agent(&fc, &n1, "sync", ADDR1);
     let a2 = agent(&fc, &n2, "sync", ADDR1);
     start_primary_and_standby(&fc, &a1, &a2);
@@ -566,6 +567,204 @@ fn cut_off_sync_standby_does_not_hold_commits_until_wal_sender_timeout() {
     n1.pg
         .psql("create table after_cut(x int); insert into after_cut values (1)")
         .unwrap();
+}
+
+/// Freezes node2's WAL receiver (its connection stays open and silent, as
+/// across a cut cable) and returns a guard that thaws it.
+struct Frozen(nix::unistd::Pid);
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
+    }
+}
+
+fn freeze_receiver(standby: &Node) -> Frozen {
+    let pid: i32 = standby
+        .pg
+        .psql("select pid from pg_stat_wal_receiver")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(pid);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    Frozen(pid)
+}
+
+/// A primary and its sync standby in a three-node fake cluster, streaming,
+/// the primary's monitor run once (node2 HS:sync).
+fn streaming_pair_of_three() -> (Node, Node, FakeCluster, Agent, Agent) {
+    let (n1, n2) = pair();
+    let fc = FakeCluster::new(&["node1", "node2", "node3"]);
+    let a1 = agent(&fc, &n1, "sync", ADDR1);
+    let a2 = agent(&fc, &n2, "sync", ADDR1);
+    start_primary_and_standby(&fc, &a1, &a2);
+    let streaming = || {
+        n1.pg
+            .psql("select count(*) from pg_stat_replication where state = 'streaming'")
+            .is_ok_and(|c| c == "1")
+    };
+    assert!(wait_for(Duration::from_secs(20), streaming), "no standby");
+    assert_rc(
+        &a1.clone()
+            .recurring()
+            .meta("role", "Promoted")
+            .run("monitor"),
+        8,
+    );
+    assert_eq!(
+        fc.attr("node2", "reboot", "pgsql-status").as_deref(),
+        Some("HS:sync")
+    );
+    (n1, n2, fc, a1, a2)
+}
+
+/// Without fencing there is no post-stop notification (issue: `sync-net
+/// --no-fencing` blocked writes for 61 s): the primary's own monitor sees
+/// the standby's node out of the membership and ends its WAL sender.
+#[test]
+fn primary_monitor_ends_the_wal_sender_of_a_standby_whose_node_left() {
+    let (n1, n2, fc, a1, _a2) = streaming_pair_of_three();
+    let _frozen = freeze_receiver(&n2);
+    fc.set_online("node2", false);
+    fc.set_role("pgsql", "node2", "Stopped");
+    assert_rc(
+        &a1.clone()
+            .recurring()
+            .meta("role", "Promoted")
+            .run("monitor"),
+        8,
+    );
+    assert_eq!(
+        n1.pg
+            .psql("select count(*) from pg_stat_replication where application_name = 'node2'")
+            .unwrap(),
+        "0"
+    );
+    // Quorate (node1 and node3), no standby left, strict_sync off: the stock
+    // relaxing.
+    assert_eq!(
+        std::fs::read_to_string(n1.pg.tmpdir().join("rep_mode.conf")).unwrap(),
+        "synchronous_standby_names = ''\n"
+    );
+}
+
+/// A primary whose partition has no quorum never stops waiting for its
+/// synchronous standby (issue: the lone primary of `sync+async-power`
+/// acknowledged writes no other node had). Fencing is on here: the primary
+/// keeps running, its commits wait.
+#[test]
+fn without_quorum_the_primary_keeps_its_synchronous_standby() {
+    let (n1, n2, fc, a1, _a2) = streaming_pair_of_three();
+    let _frozen = freeze_receiver(&n2);
+    fc.set_online("node2", false);
+    fc.set_online("node3", false);
+    fc.set_role("pgsql", "node2", "Stopped");
+    assert_rc(
+        &a1.clone()
+            .recurring()
+            .meta("role", "Promoted")
+            .run("monitor"),
+        8,
+    );
+    assert_eq!(
+        n1.pg
+            .psql("select count(*) from pg_stat_replication where application_name = 'node2'")
+            .unwrap(),
+        "0",
+        "the WAL sender is ended all the same"
+    );
+    assert_eq!(
+        std::fs::read_to_string(n1.pg.tmpdir().join("rep_mode.conf")).unwrap(),
+        "synchronous_standby_names = '\"node2\"'\n"
+    );
+    assert_eq!(
+        n1.pg.psql("show synchronous_standby_names").unwrap(),
+        "\"node2\""
+    );
+    // Quorum back (node3 returns), still no standby: relaxed as the stock
+    // agent does; with strict_sync=true it would not be.
+    fc.set_online("node3", true);
+    let strict = a1.clone().param("strict_sync", "true");
+    assert_rc(
+        &strict.recurring().meta("role", "Promoted").run("monitor"),
+        8,
+    );
+    assert_eq!(
+        std::fs::read_to_string(n1.pg.tmpdir().join("rep_mode.conf")).unwrap(),
+        "synchronous_standby_names = '\"node2\"'\n",
+        "strict_sync keeps the list"
+    );
+    assert_rc(
+        &a1.clone()
+            .recurring()
+            .meta("role", "Promoted")
+            .run("monitor"),
+        8,
+    );
+    assert_eq!(
+        std::fs::read_to_string(n1.pg.tmpdir().join("rep_mode.conf")).unwrap(),
+        "synchronous_standby_names = ''\n"
+    );
+}
+
+/// Without fencing, a primary in a partition without quorum stops itself
+/// at once (immediate shutdown) and keeps PGSQL.lock; a promotion on the
+/// other side that cannot see it first waits, or refuses when the wait does
+/// not fit in its timeout.
+#[test]
+fn without_fencing_a_cut_off_primary_stops_and_the_other_side_waits() {
+    let (n1, n2, fc, a1, a2) = streaming_pair_of_three();
+    fc.run(
+        "node1",
+        "crm_attribute",
+        &[
+            "--type",
+            "crm_config",
+            "--name",
+            "stonith-enabled",
+            "--update",
+            "false",
+        ],
+    );
+    // Seen from node1: node2 and node3 are gone, no quorum.
+    let _frozen = freeze_receiver(&n2);
+    fc.set_online("node2", false);
+    fc.set_online("node3", false);
+    let out = a1
+        .clone()
+        .recurring()
+        .meta("role", "Promoted")
+        .run("monitor");
+    assert_rc(&out, 7);
+    assert!(
+        out.exit_reason()
+            .unwrap_or_default()
+            .contains("lost quorum"),
+        "{out:?}"
+    );
+    assert!(
+        !n1.pg.is_running(),
+        "PostgreSQL still runs on the cut-off primary"
+    );
+    assert!(n1.pg.tmpdir().join("PGSQL.lock").exists());
+    drop(_frozen);
+
+    // Seen from node2: node1 is gone. The wait (consensus + the promoted
+    // monitor's interval + 2 s; here the defaults, 34.6 s) does not fit in
+    // a 20 s promote.
+    fc.set_online("node1", false);
+    fc.set_online("node2", true);
+    fc.set_online("node3", true);
+    fc.set_role("pgsql", "node1", "Stopped");
+    let out = a2.clone().meta("timeout", "20000").run("promote");
+    assert_rc(&out, 1);
+    let reason = out.exit_reason().unwrap_or_default();
+    assert!(
+        reason.contains("Fencing is disabled and node1 left this partition"),
+        "{reason}"
+    );
+    assert_eq!(n2.pg.psql("select pg_is_in_recovery()").unwrap(), "t");
 }
 
 /// A standby's monitor costs most when it starts `crm_mon` (performance.md).

@@ -278,10 +278,11 @@ fn meta_data_lists_the_six_as_deprecated() {
             &rest[..rest.find('"').unwrap()]
         })
         .collect();
-    assert_eq!(names.len(), 39);
+    assert_eq!(names.len(), 40);
     assert_eq!(names[32], "external_standby_node_list");
+    assert_eq!(names[33], "strict_sync");
     assert_eq!(
-        &names[33..],
+        &names[34..],
         [
             "primary",
             "version",
@@ -291,7 +292,7 @@ fn meta_data_lists_the_six_as_deprecated() {
             "restorecommand"
         ]
     );
-    for n in &names[33..] {
+    for n in &names[34..] {
         let at = out
             .stdout
             .find(&format!("<parameter name=\"{n}\""))

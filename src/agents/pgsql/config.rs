@@ -71,6 +71,8 @@ pub struct Config {
     pub stop_escalate_in_slave: u64,
     pub check_wal_receiver: bool,
     pub external_standby_node_list: Vec<String>,
+    /// Never clear synchronous_standby_names (slaves.rs `plan_sync`).
+    pub strict_sync: bool,
     /// Set when any parameter of the original upfront agent was given
     /// (`upfront.rs`); their values are already mapped into the fields above.
     pub upfront: Option<Upfront>,
@@ -300,6 +302,7 @@ impl Config {
             stop_escalate_in_slave: p.number("stop_escalate_in_slave")?,
             check_wal_receiver: p.boolean("check_wal_receiver")?,
             external_standby_node_list: node_names(p.raw("external_standby_node_list")),
+            strict_sync: p.boolean("strict_sync")?,
             upfront: mapped.upfront,
         })
     }

@@ -396,7 +396,21 @@ pub static PARAMS: &[ParamSpec] = &[
          through synchronous_standby_names = 'FIRST n (...)', and removes standbys that \
          disconnect so that commits do not block.",
     ),
-    // 34-39: the original ocf:upfront:pgsql agent's parameters.
+    // 34: ours (docs/compatibility.md).
+    param(
+        "strict_sync",
+        "strict synchronous replication",
+        Boolean,
+        Some("false"),
+        "Only with rep_mode=sync. When no standby streams any more, the stock agents clear \
+         synchronous_standby_names so that commits no longer wait: writes go on, acknowledged \
+         by this node alone. That stays the default. With strict_sync=true the primary keeps \
+         its synchronous standby named instead, and commits wait until a standby streams \
+         again (as Patroni's synchronous_mode_strict): no acknowledged write ever exists on \
+         one node only. Whatever this parameter says, a primary whose partition has no \
+         quorum never relaxes synchronous replication.",
+    ),
+    // 35-40: the original ocf:upfront:pgsql agent's parameters.
     param(
         "primary",
         "primary (deprecated: use master_ip, repuser and primary_conninfo_opt)",
@@ -492,17 +506,18 @@ mod tests {
     use std::collections::HashSet;
 
     #[test]
-    fn has_33_params_then_the_six_deprecated_ones() {
-        assert_eq!(PARAMS.len(), 39);
+    fn has_33_stock_params_ours_then_the_six_deprecated_ones() {
+        assert_eq!(PARAMS.len(), 40);
         assert_eq!(PARAMS[0].name, "pgctl");
         assert_eq!(PARAMS[32].name, "external_standby_node_list");
-        let tail: Vec<&str> = PARAMS[33..].iter().map(|p| p.name).collect();
+        assert_eq!(PARAMS[33].name, "strict_sync");
+        let tail: Vec<&str> = PARAMS[34..].iter().map(|p| p.name).collect();
         assert_eq!(tail, crate::agents::pgsql::upfront::NAMES);
-        for p in &PARAMS[33..] {
+        for p in &PARAMS[34..] {
             assert!(p.shortdesc.contains("deprecated"), "{}", p.name);
             assert_eq!(p.default, Some(""), "{}: unset means unset", p.name);
         }
-        for p in &PARAMS[..33] {
+        for p in &PARAMS[..34] {
             assert!(!p.shortdesc.contains("deprecated"), "{}", p.name);
         }
     }
@@ -568,7 +583,10 @@ mod tests {
             .filter(|p| p.kind == ParamType::Boolean)
             .map(|p| p.name)
             .collect();
-        assert_eq!(bools, ["restart_on_promote", "check_wal_receiver"]);
+        assert_eq!(
+            bools,
+            ["restart_on_promote", "check_wal_receiver", "strict_sync"]
+        );
     }
 
     #[test]

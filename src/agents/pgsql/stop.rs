@@ -37,12 +37,15 @@ fn fast_phase(escalate: u64, op_timeout: Option<Duration>, deadline: &Deadline) 
 
 /// Which of the reference's stop flavours: the plain one (`stop_escalate`),
 /// the standby one (`stop_escalate_in_slave`), or the primary's, used by
-/// demote, which may also remove `PGSQL.lock`.
+/// demote, which may also remove `PGSQL.lock`; or a primary cut off from
+/// the cluster without fencing, stopped at once (immediate shutdown: no
+/// more commits, nothing more archived; docs/architecture.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum StopMode {
     Plain,
     Standby,
     Primary,
+    Partitioned,
 }
 
 impl Pgsql {
@@ -67,11 +70,15 @@ impl Pgsql {
             tracing::info!("PostgreSQL is already stopped.");
             return Ok(OcfRc::Success);
         };
-        let escalate = match mode {
+        let fast = match mode {
             StopMode::Standby => self.cfg.stop_escalate_in_slave,
             StopMode::Plain | StopMode::Primary => self.cfg.stop_escalate,
+            StopMode::Partitioned => 0,
         };
-        let fast = fast_phase(escalate, self.env.op_timeout(), &self.deadline);
+        let fast = match fast {
+            0 => Duration::ZERO,
+            secs => fast_phase(secs, self.env.op_timeout(), &self.deadline),
+        };
         let stopped = self.pg_ctl().stop_escalating(fast, self.deadline).await;
         for (mode, result) in [("fast", &stopped.fast), ("immediate", &stopped.immediate)] {
             match result {

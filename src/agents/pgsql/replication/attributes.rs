@@ -30,6 +30,19 @@ impl View {
         self.status.is_online(node)
     }
 
+    /// The snapshot as crm_mon gave it (without our writes).
+    pub(super) fn cluster(&self) -> &ClusterStatus {
+        &self.status
+    }
+
+    pub(super) fn is_quorate(&self) -> bool {
+        self.status.is_quorate()
+    }
+
+    pub(super) fn fencing_disabled(&self) -> bool {
+        self.status.fencing_disabled()
+    }
+
     pub(super) fn knows(&self, node: &str) -> bool {
         self.status.knows(node)
     }

@@ -120,6 +120,9 @@ impl Repl<'_> {
             }
             Health::Unresponsive(_, e) => {
                 steady::forget(&note_path);
+                if e.sqlstate().map(|s| s.code()) == Some("53300") {
+                    return self.busy_monitor(&e).await;
+                }
                 return Err(Failure::generic(format!(
                     "Can't get PostgreSQL recovery status. {e}"
                 )));
@@ -205,15 +208,95 @@ impl Repl<'_> {
     }
 
     pub(super) async fn primary_monitor(&self, view: &mut View, session: &Session) -> ActionResult {
+        if self.cut_off(view).await {
+            // Without fencing nobody else can stop us, and the other side of
+            // the partition will promote a standby (after a wait that counts
+            // on this monitor: cluster/partition.rs).
+            self.pg.real_stop(StopMode::Partitioned).await?;
+            self.set_own_status(PgsqlStatus::Stopped).await.ok();
+            return Err(Failure::not_running(
+                "This node's partition lost quorum and fencing is disabled: PostgreSQL was \
+                 stopped at once (immediate shutdown) so that it cannot accept writes beside a \
+                 new primary",
+            ));
+        }
         self.change_data_status(view, &self.me, &DataStatus::Latest)
             .await?;
         self.change_status(view, &self.me, PgsqlStatus::Primary)
             .await?;
+        // A standby whose node left this partition is gone, whatever
+        // pg_stat_replication says: without a TCP reset its WAL sender stays
+        // "streaming" until wal_sender_timeout, holding synchronous commits.
+        let gone: Vec<String> = self
+            .nodes(Some(view))
+            .await?
+            .into_iter()
+            .filter(|n| *n != self.me && !view.is_online(n))
+            .collect();
+        if !gone.is_empty() {
+            self.end_stale_wal_senders(session, &gone).await;
+        }
         if self.control_standbys(view, session).await? {
             tracing::info!("re-controlling slave status.");
             self.control_standbys(view, session).await?;
         }
         Ok(OcfRc::RunningPromoted)
+    }
+
+    /// The server refused our connection with 53300 (too many clients): its
+    /// applications took every slot, superuser_reserved_connections too
+    /// (they connect as a superuser). Only a running postmaster forks a
+    /// backend to say so, so the server runs; pg_controldata tells its role.
+    /// Failing the monitor would stop a working primary because of its
+    /// clients, and the standbys are checked again at the next monitor.
+    async fn busy_monitor(&self, e: &crate::pg::SqlError) -> ActionResult {
+        let cd = crate::pg::controldata::ControlData::read(
+            &self.tool("pg_controldata"),
+            &self.pg.cfg.pgdata,
+            &self.pg.dba,
+            self.pg.deadline.within(std::time::Duration::from_secs(10)),
+        )
+        .await;
+        let rc = match cd.as_ref().map(|c| &c.state) {
+            Ok(crate::pg::controldata::DbState::InProduction) => OcfRc::RunningPromoted,
+            Ok(crate::pg::controldata::DbState::InArchiveRecovery) => OcfRc::Success,
+            _ => {
+                return Err(Failure::generic(format!(
+                    "Can't get PostgreSQL recovery status. {e}"
+                )))
+            }
+        };
+        tracing::warn!(
+            "PostgreSQL runs but refuses new connections ({e}): reporting it running as {} from \
+             pg_controldata, nothing else checked. Keep applications off superuser roles so \
+             that superuser_reserved_connections stay free for this monitor",
+            if rc == OcfRc::RunningPromoted {
+                "a primary"
+            } else {
+                "a standby"
+            }
+        );
+        Ok(rc)
+    }
+
+    /// Is this primary cut off: fencing disabled and, says the controller,
+    /// no quorum in this partition? Then a quorate partition elsewhere may
+    /// promote a standby, and nothing would stop us: we stop ourselves,
+    /// whatever `no-quorum-policy` says (`ignore`, the tutorials' setting,
+    /// would keep a second primary running; docs/architecture.md). crm_mon's
+    /// view may lag (the DC's last CIB write), so the controller is asked on
+    /// every monitor of a primary without fencing.
+    async fn cut_off(&self, view: &View) -> bool {
+        if !view.fencing_disabled() {
+            return false;
+        }
+        match self.pm.has_quorum().await {
+            Ok(quorate) => !quorate,
+            Err(e) => {
+                tracing::warn!("cannot ask the controller for quorum: {e}");
+                false
+            }
+        }
     }
 
     /// The standby's rules. Returns whether it is steady: a promoted

@@ -48,6 +48,17 @@ impl Repl<'_> {
                 )));
             }
         }
+        // Without fencing, a primary out of sight may still run (partition.rs).
+        let peers: Vec<String> = self
+            .nodes(Some(&view))
+            .await?
+            .into_iter()
+            .filter(|n| *n != self.me)
+            .collect();
+        self.pm
+            .wait_out_unseen_peers(view.cluster(), &self.rsc, &peers)
+            .await
+            .map_err(|e| Failure::generic(e.to_string()))?;
         election::clear_notes(&self.pg.cfg.tmpdir);
         for node in self
             .nodes(Some(&view))
@@ -103,8 +114,14 @@ impl Repl<'_> {
         if crate::pg::pidfile::postmaster_alive(&self.pg.cfg.pgdata, &self.pg.dba).is_none() {
             tracing::info!("PostgreSQL is already stopped on demote.");
         } else {
+            // Cut off from the cluster, a primary stops at once: a fast
+            // shutdown would still archive WAL the new primary lacks.
+            let mode = match self.pm.has_quorum().await {
+                Ok(false) => StopMode::Partitioned,
+                _ => StopMode::Primary,
+            };
             tracing::info!("Stopping PostgreSQL on demote.");
-            if let Err(f) = self.pg.real_stop(StopMode::Primary).await {
+            if let Err(f) = self.pg.real_stop(mode).await {
                 let _ = self.set_own_status(PgsqlStatus::Unknown).await;
                 return Err(f);
             }

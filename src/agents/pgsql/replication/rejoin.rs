@@ -164,7 +164,7 @@ impl Repl<'_> {
 
     /// The directory of pg_ctl, where Debian and upstream keep the other
     /// server tools.
-    fn tool(&self, name: &str) -> PathBuf {
+    pub(super) fn tool(&self, name: &str) -> PathBuf {
         let pgctl = self
             .pg
             .facts

@@ -26,22 +26,11 @@ pub struct ReplRow {
     pub sync_state: String,
 }
 
-/// Sync-mode action for one standby (without external standbys).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyncAction {
-    None,
-    /// Make it the synchronous standby if none is configured.
-    MakeSync,
-    /// Drop it from `synchronous_standby_names` if it is there.
-    MakeAsync,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StandbyDecision {
     pub node: String,
     pub data_status: DataStatus,
     pub score: Score,
-    pub sync_action: SyncAction,
     /// New `<rsc>-status`, `None` to leave it.
     pub status: Option<PgsqlStatus>,
 }
@@ -68,48 +57,104 @@ pub fn decide(
     node_list: &[String],
     me: &str,
     rep_mode: RepMode,
-    external: bool,
     by_rule: bool,
 ) -> Vec<StandbyDecision> {
     let two_node_async = rep_mode == RepMode::Async && node_list.len() <= 2 && !by_rule;
     let sync_score = if by_rule { PROMOTE_ME } else { CAN_PROMOTE };
-    let sync_managed = rep_mode == RepMode::Sync && !external;
     node_list
         .iter()
         .filter(|n| !n.eq_ignore_ascii_case(me))
         .map(|node| {
             let ds = data_status_of(rows, node);
-            let (score, sync_action, status) = if ds.is_streaming(SyncState::Sync) {
-                (sync_score, SyncAction::None, Some(PgsqlStatus::SyncStandby))
+            let (score, status) = if ds.is_streaming(SyncState::Sync) {
+                (sync_score, Some(PgsqlStatus::SyncStandby))
             } else if ds.is_streaming(SyncState::Async) {
                 let score = if two_node_async {
                     CAN_PROMOTE
                 } else {
                     CAN_NOT_PROMOTE
                 };
-                (score, SyncAction::MakeSync, Some(PgsqlStatus::AsyncStandby))
+                (score, Some(PgsqlStatus::AsyncStandby))
             } else if ds.is_streaming(SyncState::Potential) {
                 let status = Some(PgsqlStatus::PotentialStandby);
-                (CAN_NOT_PROMOTE, SyncAction::None, status)
+                (CAN_NOT_PROMOTE, status)
             } else if ds == DataStatus::Disconnect {
-                (CAN_NOT_PROMOTE, SyncAction::MakeAsync, None)
+                (CAN_NOT_PROMOTE, None)
             } else {
                 let status = Some(PgsqlStatus::Connected);
-                (CAN_NOT_PROMOTE, SyncAction::MakeAsync, status)
+                (CAN_NOT_PROMOTE, status)
             };
             StandbyDecision {
                 node: node.clone(),
                 data_status: ds,
                 score,
-                sync_action: if sync_managed {
-                    sync_action
-                } else {
-                    SyncAction::None
-                },
                 status,
             }
         })
         .collect()
+}
+
+/// What becomes of `synchronous_standby_names` in sync mode (without
+/// external standbys), decided once per look at the standbys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncPlan {
+    /// Leave it: its standby streams, or there is nothing better.
+    Keep,
+    /// Name this streaming standby: the list was empty or named a standby
+    /// that no longer streams. The replacement is direct, so commits never
+    /// go unprotected while a standby streams.
+    Name(String),
+    /// No standby streams and durability may be relaxed: clear the list
+    /// (the stock agents' behaviour), commits no longer wait.
+    Clear,
+    /// No standby streams and the list stays: commits wait until one is back.
+    Hold(Hold),
+}
+
+/// Why the primary keeps a synchronous standby that is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// This partition has no quorum: a commit acknowledged here could exist
+    /// on this node only while another partition promotes a standby.
+    NoQuorum,
+    /// `strict_sync=true`: never acknowledge a commit that only this node has.
+    Strict,
+}
+
+/// The plan for `current` (the names in rep_mode.conf) given the decisions
+/// of [`decide`], the partition's quorum and `strict_sync`.
+pub fn plan_sync(
+    current: &[String],
+    decisions: &[StandbyDecision],
+    quorate: bool,
+    strict: bool,
+) -> SyncPlan {
+    let streams = |d: &&StandbyDecision| {
+        [SyncState::Sync, SyncState::Async, SyncState::Potential]
+            .into_iter()
+            .any(|s| d.data_status.is_streaming(s))
+    };
+    let named_streams = current.iter().any(|c| {
+        decisions
+            .iter()
+            .filter(streams)
+            .any(|d| d.node.eq_ignore_ascii_case(c))
+    });
+    if named_streams {
+        return SyncPlan::Keep;
+    }
+    if let Some(d) = decisions.iter().find(streams) {
+        return SyncPlan::Name(d.node.clone());
+    }
+    if current.is_empty() {
+        SyncPlan::Keep
+    } else if !quorate {
+        SyncPlan::Hold(Hold::NoQuorum)
+    } else if strict {
+        SyncPlan::Hold(Hold::Strict)
+    } else {
+        SyncPlan::Clear
+    }
 }
 
 /// With external standbys (sync mode): every streaming standby that is in
@@ -133,6 +178,55 @@ pub fn external_sync_targets(
 mod tests {
     use super::*;
 
+    fn plan(current: &[&str], rows: &[ReplRow], quorate: bool, strict: bool) -> SyncPlan {
+        let nodes: Vec<String> = ["node1", "node2", "node3"].map(String::from).to_vec();
+        let d = decide(rows, &nodes, "node1", RepMode::Sync, false);
+        let current: Vec<String> = current.iter().map(|s| s.to_string()).collect();
+        plan_sync(&current, &d, quorate, strict)
+    }
+
+    #[test]
+    fn sync_plan_keeps_a_streaming_standby_and_replaces_a_lost_one_directly() {
+        let n2 = row("node2", "STREAMING", "SYNC");
+        let n3 = row("node3", "STREAMING", "ASYNC");
+        assert_eq!(
+            plan(&["node2"], &[n2.clone(), n3.clone()], true, false),
+            SyncPlan::Keep
+        );
+        assert_eq!(
+            plan(&[], std::slice::from_ref(&n3), true, false),
+            SyncPlan::Name("node3".into())
+        );
+        // node2 left: node3 at once, with or without quorum, strict or not.
+        for (q, s) in [(true, false), (false, false), (true, true)] {
+            assert_eq!(
+                plan(&["node2"], std::slice::from_ref(&n3), q, s),
+                SyncPlan::Name("node3".into())
+            );
+        }
+        // A standby still catching up does not count as streaming.
+        let catching = row("node3", "CATCHUP", "ASYNC");
+        assert_eq!(plan(&["node2"], &[catching], true, false), SyncPlan::Clear);
+    }
+
+    #[test]
+    fn sync_plan_never_relaxes_without_quorum_or_when_strict() {
+        assert_eq!(plan(&["node2"], &[], true, false), SyncPlan::Clear);
+        assert_eq!(
+            plan(&["node2"], &[], false, false),
+            SyncPlan::Hold(Hold::NoQuorum)
+        );
+        assert_eq!(
+            plan(&["node2"], &[], false, true),
+            SyncPlan::Hold(Hold::NoQuorum)
+        );
+        assert_eq!(
+            plan(&["node2"], &[], true, true),
+            SyncPlan::Hold(Hold::Strict)
+        );
+        assert_eq!(plan(&[], &[], false, true), SyncPlan::Keep);
+    }
+
     fn row(n: &str, s: &str, y: &str) -> ReplRow {
         ReplRow {
             application_name: n.into(),
@@ -152,7 +246,7 @@ mod tests {
         rep_mode: RepMode,
         by_rule: bool,
     ) -> Vec<StandbyDecision> {
-        decide(rows, &nodes(node_list), "node1", rep_mode, false, by_rule)
+        decide(rows, &nodes(node_list), "node1", rep_mode, by_rule)
     }
 
     fn data(s: &str) -> DataStatus {
@@ -173,12 +267,10 @@ mod tests {
         assert_eq!(by("node2").score, CAN_PROMOTE);
         assert_eq!(by("node2").status, Some(PgsqlStatus::SyncStandby));
         assert_eq!(by("node3").score, CAN_NOT_PROMOTE);
-        assert_eq!(by("node3").sync_action, SyncAction::MakeSync);
         assert_eq!(by("node3").status, Some(PgsqlStatus::AsyncStandby));
         assert_eq!(by("node4").status, Some(PgsqlStatus::PotentialStandby));
         assert_eq!(by("node5").data_status, data("CATCHUP|ASYNC"));
         assert_eq!(by("node5").status, Some(PgsqlStatus::Connected));
-        assert_eq!(by("node5").sync_action, SyncAction::MakeAsync);
         assert_eq!(by("node6").data_status, DataStatus::Disconnect);
         assert_eq!(by("node6").status, None);
         assert_eq!(d.len(), 5, "me is skipped");
@@ -189,7 +281,6 @@ mod tests {
         let rows = vec![row("node2", "STREAMING", "ASYNC")];
         let d = decide_on_node1(&rows, &["node1", "node2"], RepMode::Async, false);
         assert_eq!(d[0].score, CAN_PROMOTE);
-        assert_eq!(d[0].sync_action, SyncAction::None);
         let d = decide_on_node1(&rows, &["node1", "node2", "node3"], RepMode::Async, false);
         assert_eq!(d[0].score, CAN_NOT_PROMOTE);
     }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::attributes::View;
-use super::slaves::SyncAction;
+use super::slaves::{Hold, SyncPlan};
 use super::{slaves, Repl};
 use crate::agents::pgsql::RepMode;
 use crate::ocf::Failure;
@@ -98,7 +98,6 @@ impl Repl<'_> {
             &nodes,
             &self.me,
             cfg.rep_mode,
-            external,
             cfg.promotion_by_rule(),
         );
         let mut made_sync = false;
@@ -106,14 +105,12 @@ impl Repl<'_> {
             self.change_data_status(view, &d.node, &d.data_status)
                 .await?;
             self.change_master_score(view, &d.node, d.score).await?;
-            match d.sync_action {
-                SyncAction::MakeSync => made_sync |= self.set_sync_mode(&d.node)?,
-                SyncAction::MakeAsync => self.set_async_mode(&d.node)?,
-                SyncAction::None => {}
-            }
             if let Some(status) = d.status {
                 self.change_status(view, &d.node, status).await?;
             }
+        }
+        if cfg.rep_mode == RepMode::Sync && !external {
+            made_sync = self.apply_sync_plan(view, &decisions).await?;
         }
         if external {
             let targets =
@@ -141,18 +138,61 @@ impl Repl<'_> {
         Ok(made_sync)
     }
 
-    /// `set_sync_mode NODE` without external standbys: keep an existing
-    /// synchronous standby; otherwise name this one and reload.
-    pub(super) fn set_sync_mode(&self, node: &str) -> Result<bool, Failure> {
+    /// `set_sync_mode`/`set_async_mode` of the reference, decided as one
+    /// plan (slaves.rs): a lost synchronous standby is replaced by a
+    /// streaming one directly, and the list is cleared only when no standby
+    /// streams, this partition has quorum and `strict_sync` is off. Returns
+    /// true when a standby was just named.
+    async fn apply_sync_plan(
+        &self,
+        view: &View,
+        decisions: &[slaves::StandbyDecision],
+    ) -> Result<bool, Failure> {
         let current = self.pg.read_sync_names();
-        if !current.is_empty() {
-            tracing::debug!("{} is already sync mode.", current.join(" "));
-            return Ok(false);
+        let mut plan = slaves::plan_sync(
+            &current,
+            decisions,
+            view.is_quorate(),
+            self.pg.cfg.strict_sync,
+        );
+        if plan == SyncPlan::Clear {
+            // crm_mon shows the DC's last word; the controller knows now.
+            match self.pm.has_quorum().await {
+                Ok(true) => {}
+                Ok(false) => plan = SyncPlan::Hold(Hold::NoQuorum),
+                Err(e) => {
+                    tracing::warn!("cannot ask the controller for quorum: {e}");
+                    plan = SyncPlan::Hold(Hold::NoQuorum);
+                }
+            }
         }
-        tracing::info!("Setup {node} into sync mode.");
-        self.pg.write_sync_names(&[node.to_string()])?;
-        self.pg.reload()?;
-        Ok(true)
+        match plan {
+            SyncPlan::Keep => Ok(false),
+            SyncPlan::Name(node) => {
+                tracing::info!("Setup {node} into sync mode.");
+                self.pg.write_sync_names(&[node])?;
+                self.pg.reload()?;
+                Ok(true)
+            }
+            SyncPlan::Clear => {
+                tracing::info!("Setup {} into async mode.", current.join(" "));
+                self.pg.write_sync_names(&[])?;
+                self.pg.reload()?;
+                Ok(false)
+            }
+            SyncPlan::Hold(why) => {
+                let why = match why {
+                    Hold::NoQuorum => "this partition has no quorum",
+                    Hold::Strict => "strict_sync is set",
+                };
+                tracing::warn!(
+                    "No standby streams; synchronous replication stays with {} because {why}: \
+                     commits wait until a standby is back",
+                    current.join(" ")
+                );
+                Ok(false)
+            }
+        }
     }
 
     /// `set_sync_mode` with external standbys: exactly `targets`.
@@ -187,19 +227,5 @@ impl Repl<'_> {
         self.pg.write_sync_names(targets)?;
         self.pg.reload()?;
         Ok(!targets.is_empty())
-    }
-
-    /// `set_async_mode NODE`: if NODE is a synchronous standby, clear the
-    /// list (the next monitor picks a streaming one again) and reload.
-    pub(super) fn set_async_mode(&self, node: &str) -> Result<(), Failure> {
-        let current = self.pg.read_sync_names();
-        if current.iter().any(|c| c.eq_ignore_ascii_case(node)) {
-            tracing::info!("Setup {node} into async mode.");
-            self.pg.write_sync_names(&[])?;
-            self.pg.reload()?;
-        } else {
-            tracing::debug!("{node} is already in async mode.");
-        }
-        Ok(())
     }
 }
