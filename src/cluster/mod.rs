@@ -323,6 +323,26 @@ impl Pacemaker {
         }
     }
 
+    /// Is this node cut off: fencing disabled and, says the controller, no
+    /// quorum in its partition? Then a quorate partition elsewhere may
+    /// promote a standby, and nothing would stop a primary here: it must
+    /// stop itself, whatever `no-quorum-policy` says (`ignore`, the
+    /// tutorials' setting, would keep it running; docs/architecture.md).
+    /// crm_mon's view may lag (the DC's last CIB write), so the controller
+    /// is asked each time; an unanswered question is not a proof.
+    pub async fn cut_off(&self, status: &ClusterStatus) -> bool {
+        if !status.fencing_disabled() {
+            return false;
+        }
+        match self.has_quorum().await {
+            Ok(quorate) => !quorate,
+            Err(e) => {
+                tracing::warn!("cannot ask the controller for quorum: {e}");
+                false
+            }
+        }
+    }
+
     /// How long a promotion that cannot see the old primary waits
     /// (partition.rs): Corosync's running `consensus`, a quorum device's
     /// `sync_timeout`, and the interval of the promoted role's monitor in the
@@ -384,8 +404,8 @@ impl Pacemaker {
         }
         tracing::info!(
             "Fencing is disabled and {} left this partition: waiting {:.1} s before promoting, \
-             until a primary there has surely stopped (consensus + promoted monitor interval + \
-             its immediate stop)",
+             until a primary there has surely stopped (Corosync's consensus, a quorum device's \
+             sync_timeout, the promoted monitor's interval, its immediate stop)",
             unseen.join(" "),
             wait.as_secs_f64()
         );

@@ -296,12 +296,41 @@ impl Paf {
     }
 
     /// PAF's monitor: the state; on a primary, then the standbys' scores.
+    /// One `crm_mon` serves both the scores and, without fencing, the
+    /// question whether this primary is cut off (it then stops itself, as
+    /// the pgsql personality does: docs/architecture.md).
     async fn monitor(&self, early: Option<Session>) -> ActionResult {
         let (state, session) = self.observe(early).await;
-        if let (State::Primary, Some(session)) = (&state, &session) {
-            self.check_locations(session).await?;
+        if let (State::Primary, Some(session)) = (&state, session) {
+            let status = self.pcmk.status(&self.rsc).await;
+            if let Ok(st) = &status {
+                if self.pcmk.cut_off(st).await {
+                    drop(session);
+                    return self.stop_cut_off().await;
+                }
+            }
+            self.check_locations(&session, status.ok()).await?;
         }
         state.result(&self.rsc)
+    }
+
+    /// The immediate stop of a primary cut off from the cluster.
+    async fn stop_cut_off(&self) -> ActionResult {
+        let stopped = self
+            .pg_ctl()
+            .stop_escalating(Duration::ZERO, self.deadline)
+            .await;
+        if !stopped.gone {
+            return Err(Failure::generic(format!(
+                "Failed to stop \"{}\" using pg_ctl (immediate shutdown)",
+                self.rsc
+            )));
+        }
+        Err(Failure::not_running(
+            "This node's partition lost quorum and fencing is disabled: PostgreSQL was \
+             stopped at once (immediate shutdown) so that it cannot accept writes beside a \
+             new primary",
+        ))
     }
 
     /// A PostgreSQL program of `bindir`, run as the PostgreSQL user from a

@@ -94,6 +94,24 @@ impl Paf {
             self.election().await?;
         }
 
+        // Without fencing, a primary out of sight may still run
+        // (cluster/partition.rs): wait until it has surely stopped itself.
+        let st = self.pcmk.status(&self.rsc).await.map_err(|e| {
+            Failure::generic(format!(
+                "Could not read the cluster status before promoting: {e}"
+            ))
+        })?;
+        let peers: Vec<String> = st
+            .nodes
+            .keys()
+            .filter(|n| **n != self.node)
+            .cloned()
+            .collect();
+        self.pcmk
+            .wait_out_unseen_peers(&st, &self.rsc, &peers)
+            .await
+            .map_err(|e| Failure::generic(e.to_string()))?;
+
         let out = self
             .pg_ctl()
             .promote(crate::pg::ctl::Wait::Yes, self.deadline)

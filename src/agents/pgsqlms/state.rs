@@ -19,6 +19,7 @@ use std::time::Duration;
 use super::scores::{self, Note, ReplRow, Why};
 use super::Paf;
 use crate::cluster::vocabulary::{promotion_score_name, Score};
+use crate::cluster::ClusterStatus;
 use crate::ocf::{ActionResult, Failure, OcfRc};
 use crate::pg::controldata::DbState;
 use crate::pg::{Lsn, Session, SqlError};
@@ -267,7 +268,11 @@ impl Paf {
     /// The primary's side of the promotion scores: read
     /// `pg_stat_replication` and the partition's scores, plan
     /// (`scores::plan`), write what changed.
-    pub async fn check_locations(&self, session: &Session) -> Result<(), Failure> {
+    pub async fn check_locations(
+        &self,
+        session: &Session,
+        status: Option<ClusterStatus>,
+    ) -> Result<(), Failure> {
         let sql = format!(
             "SELECT application_name, {write}::text, state, \
              {diff}({current}, {write})::text FROM pg_stat_replication",
@@ -290,7 +295,7 @@ impl Paf {
                 }
             })
             .collect();
-        let (partition, current) = match self.partition_scores(&rows).await {
+        let (partition, current) = match self.partition_scores(&rows, status).await {
             Ok(found) => found,
             Err(e) => {
                 // Scores are advice for the next promotion (which checks
@@ -363,13 +368,17 @@ impl Paf {
     async fn partition_scores(
         &self,
         rows: &[ReplRow],
+        status: Option<ClusterStatus>,
     ) -> Result<(Vec<String>, BTreeMap<String, Option<String>>), String> {
         if !self.pcmk.instance.contains(':') {
-            let st = self
-                .pcmk
-                .status(&self.rsc)
-                .await
-                .map_err(|e| format!("Could not read the cluster status: {e}"))?;
+            let st = match status {
+                Some(st) => st,
+                None => self
+                    .pcmk
+                    .status(&self.rsc)
+                    .await
+                    .map_err(|e| format!("Could not read the cluster status: {e}"))?,
+            };
             let name = promotion_score_name(&self.pcmk.instance);
             let partition: Vec<String> = st
                 .nodes

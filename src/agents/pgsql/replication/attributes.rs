@@ -39,10 +39,6 @@ impl View {
         self.status.is_quorate()
     }
 
-    pub(super) fn fencing_disabled(&self) -> bool {
-        self.status.fencing_disabled()
-    }
-
     pub(super) fn knows(&self, node: &str) -> bool {
         self.status.knows(node)
     }

@@ -279,24 +279,10 @@ impl Repl<'_> {
         Ok(rc)
     }
 
-    /// Is this primary cut off: fencing disabled and, says the controller,
-    /// no quorum in this partition? Then a quorate partition elsewhere may
-    /// promote a standby, and nothing would stop us: we stop ourselves,
-    /// whatever `no-quorum-policy` says (`ignore`, the tutorials' setting,
-    /// would keep a second primary running; docs/architecture.md). crm_mon's
-    /// view may lag (the DC's last CIB write), so the controller is asked on
-    /// every monitor of a primary without fencing.
+    /// A primary cut off from the cluster without fencing stops itself,
+    /// whatever `no-quorum-policy` says (cluster/mod.rs `cut_off`).
     async fn cut_off(&self, view: &View) -> bool {
-        if !view.fencing_disabled() {
-            return false;
-        }
-        match self.pm.has_quorum().await {
-            Ok(quorate) => !quorate,
-            Err(e) => {
-                tracing::warn!("cannot ask the controller for quorum: {e}");
-                false
-            }
-        }
+        self.pm.cut_off(view.cluster()).await
     }
 
     /// The standby's rules. Returns whether it is steady: a promoted
