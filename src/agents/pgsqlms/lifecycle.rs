@@ -233,7 +233,32 @@ impl Paf {
 
     pub async fn demote(&self) -> ActionResult {
         let state = self.state().await;
+        // Cut off without fencing (mod.rs `stop_cut_off`): stop at once and
+        // stay stopped. A fast shutdown would still write and archive WAL the
+        // new primary lacks, and a standby started here waits for a primary
+        // that a partition without quorum cannot reach (its start hung until
+        // the demote's timeout); Pacemaker stops everything here next anyway.
+        let cut_off = match state {
+            State::Standby => false,
+            _ => match self.pcmk.status(&self.rsc).await {
+                Ok(st) => self.pcmk.cut_off(&st).await,
+                Err(_) => false,
+            },
+        };
         match state {
+            State::Primary if cut_off => {
+                if !self
+                    .pg_ctl()
+                    .stop_escalating(Duration::ZERO, self.deadline)
+                    .await
+                    .gone
+                {
+                    return Err(Failure::generic(format!(
+                        "Failed to stop \"{}\" using pg_ctl (immediate shutdown)",
+                        self.rsc
+                    )));
+                }
+            }
             State::Primary => {
                 let out = self
                     .pg_ctl()
@@ -272,6 +297,14 @@ impl Paf {
                     other.describe(&self.rsc)
                 )))
             }
+        }
+        if cut_off {
+            tracing::info!(
+                "pgsql_demote: \"{}\" stays stopped: this partition has no quorum and fencing \
+                 is disabled",
+                self.rsc
+            );
+            return Ok(OcfRc::Success);
         }
         match self.start().await {
             Ok(_) => {
