@@ -619,6 +619,26 @@ fn streaming_pair_of_three() -> (Node, Node, FakeCluster, Agent, Agent) {
     (n1, n2, fc, a1, a2)
 }
 
+/// The primary's recurring monitor.
+fn promoted_monitor(a: &Agent) -> Outcome {
+    a.clone()
+        .recurring()
+        .meta("role", "Promoted")
+        .run("monitor")
+}
+
+/// How many WAL senders the primary lists for node2.
+fn senders_of_node2(primary: &Node) -> String {
+    primary
+        .pg
+        .psql("select count(*) from pg_stat_replication where application_name = 'node2'")
+        .unwrap()
+}
+
+fn rep_mode_conf(primary: &Node) -> String {
+    std::fs::read_to_string(primary.pg.tmpdir().join("rep_mode.conf")).unwrap()
+}
+
 /// Without fencing there is no post-stop notification (issue: `sync-net
 /// --no-fencing` blocked writes for 61 s): the primary's own monitor sees
 /// the standby's node out of the membership and ends its WAL sender.
@@ -628,25 +648,11 @@ fn primary_monitor_ends_the_wal_sender_of_a_standby_whose_node_left() {
     let _frozen = freeze_receiver(&n2);
     fc.set_online("node2", false);
     fc.set_role("pgsql", "node2", "Stopped");
-    assert_rc(
-        &a1.clone()
-            .recurring()
-            .meta("role", "Promoted")
-            .run("monitor"),
-        8,
-    );
-    assert_eq!(
-        n1.pg
-            .psql("select count(*) from pg_stat_replication where application_name = 'node2'")
-            .unwrap(),
-        "0"
-    );
+    assert_rc(&promoted_monitor(&a1), 8);
+    assert_eq!(senders_of_node2(&n1), "0");
     // Quorate (node1 and node3), no standby left, strict_sync off: the stock
     // relaxing.
-    assert_eq!(
-        std::fs::read_to_string(n1.pg.tmpdir().join("rep_mode.conf")).unwrap(),
-        "synchronous_standby_names = ''\n"
-    );
+    assert_eq!(rep_mode_conf(&n1), "synchronous_standby_names = ''\n");
 }
 
 /// A primary whose partition has no quorum never stops waiting for its
@@ -660,22 +666,14 @@ fn without_quorum_the_primary_keeps_its_synchronous_standby() {
     fc.set_online("node2", false);
     fc.set_online("node3", false);
     fc.set_role("pgsql", "node2", "Stopped");
-    assert_rc(
-        &a1.clone()
-            .recurring()
-            .meta("role", "Promoted")
-            .run("monitor"),
-        8,
-    );
+    assert_rc(&promoted_monitor(&a1), 8);
     assert_eq!(
-        n1.pg
-            .psql("select count(*) from pg_stat_replication where application_name = 'node2'")
-            .unwrap(),
+        senders_of_node2(&n1),
         "0",
         "the WAL sender is ended all the same"
     );
     assert_eq!(
-        std::fs::read_to_string(n1.pg.tmpdir().join("rep_mode.conf")).unwrap(),
+        rep_mode_conf(&n1),
         "synchronous_standby_names = '\"node2\"'\n"
     );
     assert_eq!(
@@ -691,21 +689,12 @@ fn without_quorum_the_primary_keeps_its_synchronous_standby() {
         8,
     );
     assert_eq!(
-        std::fs::read_to_string(n1.pg.tmpdir().join("rep_mode.conf")).unwrap(),
+        rep_mode_conf(&n1),
         "synchronous_standby_names = '\"node2\"'\n",
         "strict_sync keeps the list"
     );
-    assert_rc(
-        &a1.clone()
-            .recurring()
-            .meta("role", "Promoted")
-            .run("monitor"),
-        8,
-    );
-    assert_eq!(
-        std::fs::read_to_string(n1.pg.tmpdir().join("rep_mode.conf")).unwrap(),
-        "synchronous_standby_names = ''\n"
-    );
+    assert_rc(&promoted_monitor(&a1), 8);
+    assert_eq!(rep_mode_conf(&n1), "synchronous_standby_names = ''\n");
 }
 
 /// Without fencing, a primary in a partition without quorum stops itself
