@@ -19,7 +19,11 @@ use agents::Support;
 use ocf::{Action, OcfEnv, OcfRc};
 
 fn main() -> ExitCode {
-    let inv = match cli::parse(std::env::args_os().collect()) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "archive-wal") {
+        archive_wal(args.into_iter().skip(2).collect());
+    }
+    let inv = match cli::parse(args) {
         Ok(inv) => inv,
         Err(e) => {
             let _ = e.print();
@@ -104,6 +108,43 @@ fn main() -> ExitCode {
         },
     };
     finish(result)
+}
+
+/// `pgsql-ra archive-wal ...`, PostgreSQL's `archive_command`
+/// (docs/architecture.md, "The WAL archive"). Quiet on success like `cp`;
+/// a refusal is one line on stderr (the server log) and exit 1, which
+/// PostgreSQL retries. Exits without dropping the runtime: a copy stuck on
+/// a hung file system must not hold the process past `--timeout`.
+fn archive_wal(args: Vec<std::ffi::OsString>) -> ! {
+    let opts = match pg::archive::parse_args(args) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("archive-wal: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = match rt.block_on(pg::archive::run(&opts)) {
+        Ok(Some(note)) => {
+            eprintln!("archive-wal: {note}");
+            0
+        }
+        Ok(None) => 0,
+        Err(e) => {
+            eprintln!("archive-wal: {e}");
+            1
+        }
+    };
+    std::process::exit(code)
 }
 
 /// Prints the exit reason of a failure and turns the result into the code.

@@ -521,6 +521,32 @@ pub fn man_page() -> String {
         }
     }
 
+    r.section("ARCHIVE COMMAND")
+        .paragraph_spans(&[
+            Span::Bold("pgsql-ra archive-wal --archive-dir"),
+            Span::Roman(" "),
+            Span::Italic("dir"),
+            Span::Roman(" [--timeout "),
+            Span::Italic("seconds"),
+            Span::Roman("] %p %f"),
+        ])
+        .paragraph(
+            "An archive_command for a WAL archive shared by the nodes. A WAL segment is \
+             archived only once a standby that could be promoted has flushed all of it (a \
+             synchronous or quorum standby when synchronous_standby_names is set, any \
+             streaming standby otherwise), so a primary cut off from its standbys cannot put \
+             WAL into the archive that the next primary lacks. History, backup-label and \
+             .partial files are archived at once. A file already in the archive is never \
+             replaced: the same contents again succeed, other contents are refused. It runs \
+             as the PostgreSQL user, in the data directory, and finds the server through \
+             postmaster.pid (--socket-dir, --port, --user, --dbname override). Silent on \
+             success; a refusal is one line in the server log and exit status 1, and \
+             PostgreSQL retries.",
+        )
+        .example(
+            "archive_command = '/usr/sbin/pgsql-ra archive-wal --archive-dir /var/lib/pgsql/archive %p %f'",
+        );
+
     r.section("EXIT CODES");
     for rc in OcfRc::ALL {
         let code = rc.code().to_string();
@@ -666,6 +692,7 @@ mod tests {
             "ACTIONS",
             "PARAMETERS",
             "NODE ATTRIBUTES",
+            "ARCHIVE COMMAND",
             "EXIT CODES",
             "FILES",
             "ENVIRONMENT",

@@ -6,6 +6,7 @@
 //! and what a failure means in their contract. Nothing here knows about
 //! Pacemaker.
 
+pub mod archive;
 pub mod conf;
 pub mod conninfo;
 pub mod controldata;

@@ -4,6 +4,7 @@
 //! Run as root (`cargo test`): the tests create PostgreSQL clusters owned by
 //! the `postgres` user in temporary directories.
 
+mod archive;
 mod bad_input;
 mod cli;
 mod differential;
