@@ -71,6 +71,9 @@ pub struct ControlData {
     pub checkpoint: Option<Lsn>,
     /// `Database system identifier`.
     pub system_id: Option<String>,
+    /// `wal_log_hints setting` is on or `Data page checksum version` is not
+    /// 0: pg_rewind can tell which pages changed. `None` when not printed.
+    pub rewindable: Option<bool>,
 }
 
 impl ControlData {
@@ -96,6 +99,15 @@ impl ControlData {
             wal_level,
             checkpoint: field("Latest checkpoint location").and_then(|v| Lsn::parse_pg(&v)),
             system_id: field("Database system identifier"),
+            rewindable: match (
+                field("wal_log_hints setting"),
+                field("Data page checksum version"),
+            ) {
+                (None, None) => None,
+                (hints, sums) => {
+                    Some(hints.as_deref() == Some("on") || sums.is_some_and(|v| v != "0"))
+                }
+            },
         })
     }
 
@@ -153,6 +165,16 @@ wal_level setting:                    replica
         assert_eq!(c.timeline, 5);
         assert_eq!(c.wal_level, "replica");
         assert_eq!(c.system_id.as_deref(), Some("7301234567890123456"));
+        assert_eq!(c.rewindable, None);
+        let hints = format!("{PG15}wal_log_hints setting: on\nData page checksum version: 0\n");
+        assert_eq!(ControlData::parse(&hints).unwrap().rewindable, Some(true));
+        let sums = format!("{PG15}wal_log_hints setting: off\nData page checksum version: 1\n");
+        assert_eq!(ControlData::parse(&sums).unwrap().rewindable, Some(true));
+        let neither = format!("{PG15}wal_log_hints setting: off\nData page checksum version: 0\n");
+        assert_eq!(
+            ControlData::parse(&neither).unwrap().rewindable,
+            Some(false)
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod lsn;
 pub mod pgpass;
 pub mod pidfile;
 pub mod replication;
+pub mod rewind;
 pub mod session;
 pub mod settings;
 pub mod timeline;

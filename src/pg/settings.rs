@@ -32,8 +32,11 @@ pub fn quote(value: &str) -> String {
 }
 
 /// Writes `content` to `path` atomically (temporary file + rename), mode
-/// 0600, owned by `owner`.
-pub fn write_owned(path: &Path, content: &str, owner: &OsUser) -> std::io::Result<()> {
+/// 0600, owned by `owner`. The temporary file is created new, without
+/// following a link: a link planted under its name in a directory `owner`
+/// controls cannot redirect root's write (the rename then replaces the
+/// name itself, never what a link there points to).
+pub fn write_owned(path: &Path, content: impl AsRef<[u8]>, owner: &OsUser) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -41,13 +44,23 @@ pub fn write_owned(path: &Path, content: &str, owner: &OsUser) -> std::io::Resul
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.pgsql-ra.{}", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(content.as_bytes())?;
+        let create = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .mode(0o600)
+                .open(&tmp)
+        };
+        let mut f = match create() {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // Left by an earlier run of the same PID, or planted.
+                std::fs::remove_file(&tmp)?;
+                create()?
+            }
+            other => other?,
+        };
+        f.write_all(content.as_ref())?;
         f.sync_all()?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
         if nix::unistd::geteuid().is_root() {

@@ -46,8 +46,9 @@ fn stock() -> Agent {
         .limit(LIMIT)
 }
 
+/// Ours with the stock agent's PGSQL.lock rule (`rejoin=off`).
 fn ours() -> Agent {
-    Agent::ours().limit(LIMIT)
+    Agent::ours().limit(LIMIT).param("rejoin", "off")
 }
 
 /// A deliberate difference: what we return and what the stock agent returns,
@@ -497,6 +498,7 @@ fn metadata_matches_stock() {
         "datadir",
         "restorecommand",
         "strict_sync",
+        "rejoin",
     ]
     .into_iter()
     .map(String::from)

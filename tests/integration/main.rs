@@ -17,6 +17,7 @@ mod lifecycle;
 mod matrix;
 mod ocft;
 mod pgsqlms;
+mod rejoin;
 mod replication;
 mod scenario;
 mod upfront;

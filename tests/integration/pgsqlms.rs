@@ -72,7 +72,7 @@ fn paf_settings(pg: &PgInstance, vip: &Path, name: &str) {
     );
     pg.append_conf(&format!(
         "{wal_keep}\nwal_sender_timeout = '5s'\nwal_receiver_timeout = '5s'\n\
-         logging_collector = on\nhot_standby = on\nwal_level = replica\n"
+         logging_collector = on\nhot_standby = on\nwal_level = replica\nwal_log_hints = on\n"
     ));
     if pg.major() >= 12 {
         pg.append_conf(&conninfo);
@@ -1663,6 +1663,55 @@ fn pgsqlms_refuses_to_start_a_diverged_former_primary() {
     assert_rc(&s.agent(0).run("start"), 0);
     assert!(s.pg(0).is_running());
     assert_rc(&s.agent(0).run("stop"), 0);
+}
+
+/// The `rewind-<date>` directories rejoin=rewind left beside srv1's data.
+fn kept_rewinds(c: &Paf) -> Vec<PathBuf> {
+    std::fs::read_dir(c.pg(0).root.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("rewind-"))
+        .map(|e| e.path())
+        .collect()
+}
+
+#[test]
+fn pgsqlms_rejoin_rewind_brings_back_a_diverged_former_primary() {
+    let c = former_primary(Kind::Ours, true);
+    let out = c.agent(0).param("rejoin", "rewind").run("start");
+    assert_rc(&out, 0);
+    assert!(out.stderr.contains("rewound"), "{}", out.stderr);
+    assert_eq!(in_recovery(c.pg(0)), "t");
+    c.wait_streaming(1, 1);
+    let kept = kept_rewinds(&c);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].join("pg_rewind.log").exists());
+}
+
+#[test]
+fn pgsqlms_rejoin_rewind_brings_back_a_crashed_primary() {
+    let c = Paf::new(2, Kind::Ours);
+    c.pg(0).start_directly();
+    assert_rc(&c.agent(1).run("start"), 0);
+    c.wait_streaming(0, 1);
+    write_wal(c.pg(0));
+    wait_caught_up(&c, 0);
+    // srv2 is promoted while srv1 still writes, then srv1 crashes.
+    c.pg(1).psql("select pg_promote()").unwrap();
+    assert!(wait_for(Duration::from_secs(20), || in_recovery(c.pg(1)) == "f"));
+    write_wal(c.pg(0));
+    crash(c.pg(0));
+    c.point_vip(Some(1));
+    assert_eq!(db_state(c.pg(0)), "in production");
+    // PAF's contract: a crashed primary is not started (safe, the default).
+    assert_rc(&c.agent(0).run("start"), 1);
+    assert!(!c.pg(0).is_running());
+    let out = c.agent(0).param("rejoin", "rewind").run("start");
+    assert_rc(&out, 0);
+    assert!(out.stderr.contains("rewound"), "{}", out.stderr);
+    assert_eq!(in_recovery(c.pg(0)), "t");
+    c.wait_streaming(1, 1);
+    assert_eq!(kept_rewinds(&c).len(), 1);
 }
 
 #[test]

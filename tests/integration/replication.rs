@@ -141,7 +141,7 @@ pub(crate) fn start_primary_and_standby(fc: &FakeCluster, a1: &Agent, a2: &Agent
     fc.set_role("pgsql", "node2", "Unpromoted");
 }
 
-fn in_recovery(pg: &PgInstance) -> String {
+pub(crate) fn in_recovery(pg: &PgInstance) -> String {
     pg.psql("select pg_is_in_recovery()").unwrap()
 }
 

@@ -494,8 +494,11 @@ impl Cluster {
         let n = self.node(node);
         let mut a = match n.kind {
             // Pacemaker always passes crm_feature_set; ours handles 2.1.5's
-            // `-p -v -INFINITY` misparse.
-            Kind::Ours => Agent::ours().param("crm_feature_set", "3.16.2"),
+            // `-p -v -INFINITY` misparse. rejoin=off: the stock agent's
+            // PGSQL.lock rule, which the comparison is about.
+            Kind::Ours => Agent::ours()
+                .param("crm_feature_set", "3.16.2")
+                .param("rejoin", "off"),
             // Without it the 4.12 library uses `crm_master -l reboot`, which
             // works; with it, `crm_attribute -p -v -INFINITY` fails on
             // Pacemaker 2.1.5 and the start retries for ever (the fake

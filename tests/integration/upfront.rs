@@ -278,11 +278,12 @@ fn meta_data_lists_the_six_as_deprecated() {
             &rest[..rest.find('"').unwrap()]
         })
         .collect();
-    assert_eq!(names.len(), 40);
+    assert_eq!(names.len(), 41);
     assert_eq!(names[32], "external_standby_node_list");
     assert_eq!(names[33], "strict_sync");
+    assert_eq!(names[34], "rejoin");
     assert_eq!(
-        &names[34..],
+        &names[35..],
         [
             "primary",
             "version",
@@ -292,7 +293,7 @@ fn meta_data_lists_the_six_as_deprecated() {
             "restorecommand"
         ]
     );
-    for n in &names[34..] {
+    for n in &names[35..] {
         let at = out
             .stdout
             .find(&format!("<parameter name=\"{n}\""))

@@ -14,6 +14,7 @@ use super::params::META;
 pub use super::upfront::Upfront;
 use crate::ocf::env::parse_bool;
 use crate::ocf::{Failure, OcfEnv};
+pub use crate::pg::rewind::Rejoin;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RepMode {
@@ -73,6 +74,7 @@ pub struct Config {
     pub external_standby_node_list: Vec<String>,
     /// Never clear synchronous_standby_names (slaves.rs `plan_sync`).
     pub strict_sync: bool,
+    pub rejoin: Rejoin,
     /// Set when any parameter of the original upfront agent was given
     /// (`upfront.rs`); their values are already mapped into the fields above.
     pub upfront: Option<Upfront>,
@@ -177,6 +179,24 @@ impl<'a> Parser<'a> {
                     "Invalid rep_mode : {other} (use none, async, sync or slave)"
                 ));
                 self.problem(f, RepMode::None)
+            }
+        }
+    }
+
+    fn rejoin(&mut self) -> Result<Rejoin, Failure> {
+        let given = self.raw("rejoin").trim();
+        let v = if given.is_empty() {
+            Self::default_of("rejoin")
+        } else {
+            given
+        };
+        match Rejoin::parse(v) {
+            Some(r) => Ok(r),
+            None => {
+                let f = Failure::configured(format!(
+                    "Invalid rejoin: '{given}' (use off, safe or rewind)"
+                ));
+                self.problem(f, Rejoin::Safe)
             }
         }
     }
@@ -303,6 +323,7 @@ impl Config {
             check_wal_receiver: p.boolean("check_wal_receiver")?,
             external_standby_node_list: node_names(p.raw("external_standby_node_list")),
             strict_sync: p.boolean("strict_sync")?,
+            rejoin: p.rejoin()?,
             upfront: mapped.upfront,
         })
     }

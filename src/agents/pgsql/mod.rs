@@ -118,6 +118,9 @@ fn run(action: Action, env: OcfEnv, program: &str) -> ActionResult {
         HostFacts::default()
     };
     if action == Action::ValidateAll {
+        if level10 && cfg.rejoin == config::Rejoin::Rewind {
+            block_on(validate::rewindable(&cfg, &facts, &dba, deadline))?;
+        }
         return Ok(OcfRc::Success);
     }
 

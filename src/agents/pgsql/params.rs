@@ -410,7 +410,24 @@ pub static PARAMS: &[ParamSpec] = &[
          one node only. Whatever this parameter says, a primary whose partition has no \
          quorum never relaxes synchronous replication.",
     ),
-    // 35-40: the original ocf:upfront:pgsql agent's parameters.
+    // 35: ours (docs/compatibility.md).
+    param(
+        "rejoin",
+        "how a former primary comes back",
+        Str,
+        Some("safe"),
+        "What a start does on a node that holds PGSQL.lock (a former primary, or a node whose \
+         data may hold writes the current primary lacks). off: refuse to start until an \
+         administrator removes the lock (the stock agent). safe: start as a standby, and \
+         remove the lock, only when the current primary (at master_ip) proves this node's \
+         history a prefix of its own (same system, a later timeline that left ours after \
+         our last WAL record); otherwise refuse as off does. rewind: as safe, and otherwise \
+         run pg_rewind from the current primary (as pgdba, at master_ip, port pgport: \
+         pg_hba.conf and a password file must allow it), keeping the files it replaces and \
+         the WAL it discards under tmpdir/rewind-<date>/, then start as a standby. rewind \
+         needs wal_log_hints = on or data checksums.",
+    ),
+    // 36-41: the original ocf:upfront:pgsql agent's parameters.
     param(
         "primary",
         "primary (deprecated: use master_ip, repuser and primary_conninfo_opt)",
@@ -507,17 +524,18 @@ mod tests {
 
     #[test]
     fn has_33_stock_params_ours_then_the_six_deprecated_ones() {
-        assert_eq!(PARAMS.len(), 40);
+        assert_eq!(PARAMS.len(), 41);
         assert_eq!(PARAMS[0].name, "pgctl");
         assert_eq!(PARAMS[32].name, "external_standby_node_list");
         assert_eq!(PARAMS[33].name, "strict_sync");
-        let tail: Vec<&str> = PARAMS[34..].iter().map(|p| p.name).collect();
+        assert_eq!(PARAMS[34].name, "rejoin");
+        let tail: Vec<&str> = PARAMS[35..].iter().map(|p| p.name).collect();
         assert_eq!(tail, crate::agents::pgsql::upfront::NAMES);
-        for p in &PARAMS[34..] {
+        for p in &PARAMS[35..] {
             assert!(p.shortdesc.contains("deprecated"), "{}", p.name);
             assert_eq!(p.default, Some(""), "{}: unset means unset", p.name);
         }
-        for p in &PARAMS[..34] {
+        for p in &PARAMS[..35] {
             assert!(!p.shortdesc.contains("deprecated"), "{}", p.name);
         }
     }

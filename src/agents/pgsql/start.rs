@@ -149,7 +149,7 @@ impl Pgsql {
     /// in the reference, but only once its backends have exited too: they
     /// outlive a killed postmaster for a moment, and a new server started
     /// beside them would corrupt the data directory.
-    async fn remove_stale_pidfile(&self) -> Result<(), Failure> {
+    pub(in crate::agents::pgsql) async fn remove_stale_pidfile(&self) -> Result<(), Failure> {
         let p = self.cfg.pgdata.join("postmaster.pid");
         let Some(pf) = PidFile::read(&self.cfg.pgdata) else {
             if p.exists() {

@@ -11,9 +11,11 @@
 use std::path::PathBuf;
 
 use super::config::{Config, RepMode};
+use crate::ocf::OcfRc;
 use crate::ocf::{Failure, OcfEnv};
 use crate::os::process::find_executable;
 use crate::os::OsUser;
+use crate::pg::controldata::ControlData;
 use crate::pg::{conf, PgVersion};
 
 /// What level 10 found out about the host, used by the actions.
@@ -55,6 +57,40 @@ pub fn check_monitor_credentials(cfg: &Config) -> Result<(), Failure> {
         ));
     }
     Ok(())
+}
+
+/// `rejoin=rewind` at level 10: pg_rewind can only rewind a data directory
+/// that logs hint bits (`wal_log_hints`) or has data checksums. Read from
+/// the control file (the settings of the last checkpoint); nothing to check
+/// before initdb.
+pub async fn rewindable(
+    cfg: &Config,
+    facts: &HostFacts,
+    dba: &OsUser,
+    deadline: crate::ocf::Deadline,
+) -> Result<OcfRc, Failure> {
+    if !cfg.pgdata.join("global").join("pg_control").exists() {
+        return Ok(OcfRc::Success);
+    }
+    let tool = facts
+        .pgctl
+        .as_deref()
+        .and_then(|p| p.parent())
+        .map(|d| d.join("pg_controldata"))
+        .unwrap_or_else(|| PathBuf::from("pg_controldata"));
+    let cd = ControlData::read(&tool, &cfg.pgdata, dba, deadline)
+        .await
+        .map_err(|e| {
+            Failure::generic(format!("rejoin=rewind: cannot read the control data: {e}"))
+        })?;
+    if cd.rewindable == Some(false) {
+        return Err(Failure::configured(
+            "rejoin=rewind needs wal_log_hints = on or data checksums, and this data directory \
+             has neither: set wal_log_hints = on in postgresql.conf and restart PostgreSQL, or \
+             use rejoin=safe",
+        ));
+    }
+    Ok(OcfRc::Success)
 }
 
 /// Level 10: can this host run the resource? `probe` relaxes the checks that

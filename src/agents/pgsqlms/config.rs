@@ -6,6 +6,7 @@
 //! Values that cannot be used (`maxlag` not a number, `pgport` not a port)
 //! are kept as given and refused by validation, with the parameter named.
 
+use crate::pg::rewind::Rejoin;
 use std::path::PathBuf;
 
 use super::params::{
@@ -29,6 +30,10 @@ pub struct Config {
     /// `None` when `maxlag_text` is not a number (Perl's looks_like_number).
     pub maxlag: Option<f64>,
     pub recovery_template: PathBuf,
+    /// Ours (docs/compatibility.md): `None` when `rejoin_text` is not
+    /// off, safe or rewind (validate-all says so).
+    pub rejoin: Option<Rejoin>,
+    pub rejoin_text: String,
 }
 
 /// Perl's `$ENV{x} || default`: unset, empty and "0" all mean the default.
@@ -73,6 +78,12 @@ impl Config {
             pgdata,
             datadir,
             recovery_template,
+            rejoin: Rejoin::parse(
+                env.param("rejoin")
+                    .filter(|v| !v.trim().is_empty())
+                    .unwrap_or("safe"),
+            ),
+            rejoin_text: env.param("rejoin").unwrap_or("").to_string(),
         }
     }
 

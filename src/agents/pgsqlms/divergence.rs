@@ -19,8 +19,10 @@ use std::time::Duration;
 
 use super::Paf;
 use crate::ocf::Failure;
+use crate::pg::conninfo;
 use crate::pg::controldata::ControlData;
 use crate::pg::replication::{Comparison, Peer};
+use crate::pg::rewind::{Outcome, Rejoin, Rewind};
 use crate::pg::timeline::Relation;
 
 /// What the comparison means for PAF's start: `Ok` to go on, `Err(why)`
@@ -39,7 +41,7 @@ pub fn verdict(comparison: &Comparison) -> Result<(), String> {
 impl Paf {
     /// The effective `primary_conninfo` (12+: `postgres -C`; before: the
     /// recovery template).
-    async fn primary_conninfo(&self) -> Option<String> {
+    pub async fn primary_conninfo(&self) -> Option<String> {
         if self.version.at_least(12, 0) {
             let opts = shell_words::split(&self.cfg.start_opts).ok()?;
             let out = self
@@ -81,14 +83,76 @@ impl Paf {
             Comparison::Incomplete(e) => tracing::warn!("{}", e.trim()),
             Comparison::Compared { .. } => {}
         }
-        verdict(&comparison).map_err(|why| {
-            Failure::generic(format!(
+        match verdict(&comparison) {
+            Ok(()) => Ok(()),
+            Err(why) if self.cfg.rejoin == Some(Rejoin::Rewind) => {
+                tracing::info!(
+                    "Instance \"{}\" was a primary and has diverged ({why}); rejoin=rewind: \
+                     running pg_rewind",
+                    self.rsc
+                );
+                self.rewind(cd, &conninfo).await
+            }
+            Err(why) => Err(Failure::generic(format!(
                 "Instance \"{}\" was a primary and has diverged from the server primary_conninfo \
                  names: {why}. Rebuild it (pg_rewind or pg_basebackup) before it can run as a \
                  standby",
                 self.rsc
-            ))
-        })
+            ))),
+        }
+    }
+
+    /// `rejoin=rewind`: pg_rewind from the server `conninfo` names (as
+    /// `system_user`, to the `postgres` database), pg/rewind.rs. A crashed
+    /// primary goes through crash recovery first.
+    pub async fn rewind(&self, cd: &ControlData, conninfo: &str) -> Result<(), Failure> {
+        let source = conninfo::with_parameter(
+            &conninfo::with_parameter(conninfo, "user", &self.cfg.system_user),
+            "dbname",
+            "postgres",
+        );
+        let psql = self.cfg.bin("psql");
+        let own_conf = self.cfg.pgdata.join("postgresql.conf");
+        let keep_in = self
+            .cfg
+            .datadir
+            .parent()
+            .unwrap_or(std::path::Path::new("/"))
+            .to_path_buf();
+        let rewind = Rewind {
+            bindir: &self.cfg.bindir,
+            psql: &psql,
+            pgdata: &self.cfg.datadir,
+            config_file: (self.cfg.pgdata != self.cfg.datadir).then_some(own_conf.as_path()),
+            dba: &self.user,
+            source: &source,
+            keep_in: &keep_in,
+            major: self.version.major,
+        };
+        match rewind.run(cd, self.deadline).await {
+            Ok(Outcome::NotNeeded) => {
+                tracing::info!(
+                    "pg_rewind: no rewind required for instance \"{}\"",
+                    self.rsc
+                );
+                Ok(())
+            }
+            Ok(Outcome::Rewound { diverged_at, kept }) => {
+                tracing::warn!(
+                    "Instance \"{}\" rewound: the histories diverged at {} on timeline {}; \
+                     the WAL it had after that and its configuration files are kept in {}",
+                    self.rsc,
+                    diverged_at.as_deref().unwrap_or("(not printed)"),
+                    cd.timeline,
+                    kept.display()
+                );
+                Ok(())
+            }
+            Err(e) => Err(Failure::generic(format!(
+                "Instance \"{}\" could not be rewound: {e}",
+                self.rsc
+            ))),
+        }
     }
 }
 

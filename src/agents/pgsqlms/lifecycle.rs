@@ -19,6 +19,7 @@
 //!   point where the current primary's timeline forked is not started as a
 //!   standby (`divergence.rs`): PAF starts it and leaves replication broken.
 
+use crate::pg::rewind::Rejoin;
 use std::time::Duration;
 
 use super::state::State;
@@ -44,6 +45,18 @@ impl Paf {
                  (crash recovery, then replication)",
                 self.rsc
             ),
+            // Ours (rejoin=rewind): a primary that crashed comes back as a
+            // standby of the current primary, rewound if it must be.
+            State::CrashedPrimary if self.cfg.rejoin == Some(Rejoin::Rewind) => {
+                let Some(conninfo) = self.primary_conninfo().await.filter(|c| !c.is_empty()) else {
+                    return Err(Failure::generic(format!(
+                        "Instance \"{}\" crashed as a primary and no primary_conninfo is set to \
+                         rewind it from",
+                        self.rsc
+                    )));
+                };
+                self.rewind(&before, &conninfo).await?;
+            }
             other => {
                 return Err(Failure::generic(format!(
                     "Unexpected state for instance \"{}\" (returned {}): {}",

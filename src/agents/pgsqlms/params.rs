@@ -121,6 +121,21 @@ pub static PARAMS: &[ParamSpec] = &[
          postgres -C checks, for example \"-c config_file=/etc/postgresql/15/main/\
          postgresql.conf\" when the configuration is not in pgdata.",
     ),
+    param(
+        "rejoin",
+        "How a former primary comes back (ours: off, safe or rewind).",
+        Str,
+        "safe",
+        false,
+        "Not in PAF. What a start does with a former primary whose WAL went past the point \
+         where the current primary's history left it (a diverged former primary). off and \
+         safe: refuse to start it (PAF starts it and replication breaks; this agent refuses, \
+         whatever this parameter says). rewind: run pg_rewind from the server \
+         primary_conninfo names, as system_user to the postgres database, keeping the \
+         files it replaces and the WAL it discards in rewind-<date>/ beside datadir, then \
+         start as a standby; also for an instance that crashed as a primary. Needs \
+         wal_log_hints = on or data checksums.",
+    ),
 ];
 
 pub static ACTIONS: &[ActionSpec] = &[
@@ -183,7 +198,9 @@ mod tests {
                 "pgport",
                 "maxlag",
                 "recovery_template",
-                "start_opts"
+                "start_opts",
+                // ours, after PAF's nine
+                "rejoin"
             ]
         );
         let unique: Vec<&str> = PARAMS.iter().filter(|p| p.unique).map(|p| p.name).collect();

@@ -7,6 +7,7 @@
 //! (`pg/conninfo.rs`), and the PostgreSQL user is looked up before the
 //! `postgres -C` checks, which run as that user instead of root.
 
+use crate::pg::rewind::Rejoin;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -370,6 +371,12 @@ pub async fn validate_all(
             cfg.pgport_text
         )));
     }
+    if cfg.rejoin.is_none() {
+        return Err(Failure::configured(format!(
+            "Invalid rejoin: '{}' (use off, safe or rewind)",
+            cfg.rejoin_text
+        )));
+    }
     if !version.at_least(9, 3) {
         return Err(Failure::installed("Require 9.3 and more"));
     }
@@ -404,6 +411,13 @@ pub async fn validate_all(
              \"{}\")",
                 cd.wal_level
             ),
+        ));
+    }
+    if cfg.rejoin == Some(Rejoin::Rewind) && cd.rewindable == Some(false) {
+        return Err(Failure::configured(
+            "rejoin=rewind needs wal_log_hints = on or data checksums, and this data directory \
+             has neither: set wal_log_hints = on in postgresql.conf and restart PostgreSQL, or \
+             use rejoin=safe",
         ));
     }
     Ok(Checked { user, version })

@@ -101,7 +101,7 @@ impl Pgsql {
         let path = self.recovery_conf_path();
         settings::write_owned(
             &path,
-            &recovery_conf_text(&self.cfg, me, self.uses_standby_signal()),
+            recovery_conf_text(&self.cfg, me, self.uses_standby_signal()),
             &self.dba,
         )
         .map_err(|e| {
@@ -226,7 +226,7 @@ impl Pgsql {
         names: &[String],
     ) -> Result<(), Failure> {
         let path = self.rep_mode_conf_path();
-        settings::write_owned(&path, &sync_names::render_file(names), &self.dba)
+        settings::write_owned(&path, sync_names::render_file(names), &self.dba)
             .map_err(|e| Failure::generic(format!("Can't write {}: {e}", path.display())))
     }
 

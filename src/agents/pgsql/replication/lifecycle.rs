@@ -4,6 +4,7 @@ use super::attributes::View;
 use super::slaves::{CAN_NOT_PROMOTE, PROMOTE_ME};
 use super::steady::{self, SteadyNote};
 use super::{election, Repl};
+use crate::agents::pgsql::config::Rejoin;
 use crate::agents::pgsql::monitor::{Health, ServerRole};
 use crate::agents::pgsql::stop::StopMode;
 use crate::agents::pgsql::RepMode;
@@ -18,14 +19,17 @@ impl Repl<'_> {
         self.delete_own(&self.attr(Attr::MasterBaseline)).await;
         self.set_own_score(CAN_NOT_PROMOTE).await?;
         let lock = self.pg.cfg.tmpdir.join("PGSQL.lock");
-        // With the original upfront agent's parameters a demoted primary
-        // rejoins by itself, once it is proven to hold nothing the new
-        // primary lacks (rejoin.rs).
+        // A former primary rejoins by itself once it is proven to hold
+        // nothing the new primary lacks, or (rejoin=rewind) once pg_rewind
+        // has brought it back onto the new primary's history (rejoin.rs).
         if lock.exists() && !self.try_rejoin().await? {
-            return Err(Failure::generic(format!(
-                "My data may be inconsistent. You have to remove {} file to force start.",
-                lock.display()
-            )));
+            if self.pg.cfg.rejoin != Rejoin::Rewind {
+                return Err(Failure::generic(format!(
+                    "My data may be inconsistent. You have to remove {} file to force start.",
+                    lock.display()
+                )));
+            }
+            self.rewind_and_unlock(&lock).await?;
         }
         election::clear_notes(&self.pg.cfg.tmpdir);
         self.pg.write_recovery_conf(&self.me)?;

@@ -18,15 +18,17 @@
 //! Anything else (a crash, an escalated immediate shutdown, the same
 //! timeline, no primary, a history without `T`, any error) keeps the lock.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::Repl;
+use crate::agents::pgsql::config::Rejoin;
 use crate::ocf::Failure;
 use crate::os::process::find_executable;
 use crate::pg::conninfo::quote as conninfo_value;
 use crate::pg::controldata::{ControlData, DbState};
 use crate::pg::replication::{Comparison, Identity, Peer};
+use crate::pg::rewind::{Outcome, Rewind, RewindError};
 use crate::pg::timeline::Relation;
 
 /// The decision of the module comment, as a plain function: `Ok(())` when
@@ -58,7 +60,7 @@ impl Repl<'_> {
     /// one (module comment). True: the lock is removed and the start goes
     /// on. False: the reason is logged and the lock stays.
     pub(super) async fn try_rejoin(&self) -> Result<bool, Failure> {
-        if !self.pg.cfg.promotion_by_rule() {
+        if self.pg.cfg.rejoin == Rejoin::Off && !self.pg.cfg.promotion_by_rule() {
             return Ok(false);
         }
         let mine = match ControlData::read(
@@ -93,16 +95,7 @@ impl Repl<'_> {
             return Ok(false);
         };
         let c = &self.pg.cfg;
-        let mut conninfo = format!(
-            "host={} port={} user={}",
-            conninfo_value(&c.master_ip),
-            c.pgport,
-            conninfo_value(&c.repuser)
-        );
-        if !c.primary_conninfo_opt.is_empty() {
-            conninfo.push(' ');
-            conninfo.push_str(&c.primary_conninfo_opt);
-        }
+        let conninfo = self.primary_conninfo(&c.repuser, None);
         let peer = Peer {
             psql: &psql,
             user: &self.pg.dba,
@@ -149,6 +142,105 @@ impl Repl<'_> {
         Ok(true)
     }
 
+    /// A connection string to the primary at `master_ip` as `user`.
+    fn primary_conninfo(&self, user: &str, dbname: Option<&str>) -> String {
+        let c = &self.pg.cfg;
+        let mut conninfo = format!(
+            "host={} port={} user={}",
+            conninfo_value(&c.master_ip),
+            c.pgport,
+            conninfo_value(user)
+        );
+        if let Some(db) = dbname {
+            conninfo.push_str(&format!(" dbname={}", conninfo_value(db)));
+        }
+        if !c.primary_conninfo_opt.is_empty() {
+            conninfo.push(' ');
+            conninfo.push_str(&c.primary_conninfo_opt);
+        }
+        conninfo
+    }
+
+    /// `rejoin=rewind`, when the proof failed: pg_rewind from the primary
+    /// at `master_ip` (pg/rewind.rs), then the lock goes and the start goes
+    /// on as a standby. Anything that stops the rewind keeps the lock and
+    /// fails the start with the reason.
+    pub(super) async fn rewind_and_unlock(&self, lock: &Path) -> Result<(), Failure> {
+        let refuse = |why: String| {
+            Failure::generic(format!(
+                "Cannot rejoin this node as a standby: {why}; {} stays, repair the data \
+                 directory (pg_rewind, pg_basebackup) and remove it",
+                lock.display()
+            ))
+        };
+        self.another_primary().await.map_err(refuse)?;
+        let mine = ControlData::read(
+            &self.tool("pg_controldata"),
+            &self.pg.cfg.pgdata,
+            &self.pg.dba,
+            self.pg.deadline.within(Duration::from_secs(10)),
+        )
+        .await
+        .map_err(|e| refuse(format!("pg_controldata: {e}")))?;
+        if crate::pg::pidfile::postmaster_alive(&self.pg.cfg.pgdata, &self.pg.dba).is_some() {
+            return Err(refuse("PostgreSQL is running here".into()));
+        }
+        // A killed postmaster's backends and PID file: gone before the
+        // single-user crash recovery may run.
+        self.pg.remove_stale_pidfile().await?;
+        let c = &self.pg.cfg;
+        let source = self.primary_conninfo(&c.pgdba, Some("postgres"));
+        let bindir = self.tool("pg_rewind");
+        let bindir = bindir.parent().unwrap_or(Path::new("/"));
+        let own_conf = c.pgdata.join("postgresql.conf");
+        let Some(psql) = find_executable(&c.psql, self.pg.env.process.path.as_deref())
+            .or_else(|| find_executable(&self.tool("psql").display().to_string(), None))
+        else {
+            return Err(refuse(format!("no psql at {} or beside pg_ctl", c.psql)));
+        };
+        let rewind = Rewind {
+            bindir,
+            psql: &psql,
+            pgdata: &c.pgdata,
+            config_file: (c.config != own_conf).then_some(c.config.as_path()),
+            dba: &self.pg.dba,
+            source: &source,
+            keep_in: &c.tmpdir,
+            major: self.pg.facts.version.map_or(0, |v| v.major),
+        };
+        tracing::info!(
+            "rejoin=rewind: this node's history is not proven a prefix of the primary's at {}; \
+             running pg_rewind",
+            c.master_ip
+        );
+        match rewind.run(&mine, self.pg.deadline).await {
+            Ok(Outcome::NotNeeded) => tracing::info!(
+                "pg_rewind: no rewind required, this node's WAL is a prefix of the primary's \
+                 history (timeline {}, checkpoint {})",
+                mine.timeline,
+                mine.last_checkpoint()
+            ),
+            Ok(Outcome::Rewound { diverged_at, kept }) => tracing::warn!(
+                "Rewound from the primary at {}: the histories diverged at {} on timeline {}; \
+                 the WAL this node had after that and its configuration files are kept in {}",
+                c.master_ip,
+                diverged_at.as_deref().unwrap_or("(not printed)"),
+                mine.timeline,
+                kept.display()
+            ),
+            Err(e @ RewindError::NotRewindable) => {
+                return Err(Failure::configured(format!(
+                    "rejoin=rewind: {e}; set wal_log_hints = on (and restart) or use rejoin=safe"
+                )))
+            }
+            Err(e) => return Err(refuse(e.to_string())),
+        }
+        std::fs::remove_file(lock)
+            .map_err(|e| Failure::generic(format!("Can't remove {}: {e}", lock.display())))?;
+        tracing::info!("Removed {}, starting as a standby.", lock.display());
+        Ok(())
+    }
+
     /// Another node than this one is the primary, in a fresh snapshot.
     async fn another_primary(&self) -> Result<(), String> {
         let view = self.snapshot().await.map_err(|f| f.reason)?;
@@ -193,6 +285,7 @@ mod tests {
             wal_level: "replica".into(),
             checkpoint: Some(lsn),
             system_id: Some("7300000000000000001".into()),
+            rewindable: Some(true),
         }
     }
 

@@ -1,0 +1,175 @@
+//! `rejoin`: a former primary that holds WAL the new primary never had
+//! (its standby was cut off, it committed locally, then it was killed) is
+//! refused with `rejoin=off` and `rejoin=safe`, and with `rejoin=rewind` is
+//! rewound from the new primary, keeps what pg_rewind replaced, and starts
+//! as a standby that streams, without its local commit.
+
+use std::time::Duration;
+
+use crate::fake_cluster::FakeCluster;
+use crate::harness::*;
+use crate::replication::{agent, in_recovery, start_primary_and_standby, Node, ADDR1, ADDR2};
+
+/// A stopped pair (node1's base backup as node2) with wal_log_hints on.
+fn rewindable_pair() -> (Node, Node) {
+    let port = PgInstance::fresh_port();
+    let pg1 = PgInstance::primary(ADDR1, port);
+    pg1.append_conf("wal_log_hints = on\n");
+    pg1.start_directly();
+    let pg2 = PgInstance::standby_of(&pg1, ADDR1, ADDR2);
+    pg1.stop_directly();
+    (
+        Node {
+            name: "node1",
+            pg: pg1,
+        },
+        Node {
+            name: "node2",
+            pg: pg2,
+        },
+    )
+}
+
+fn streaming(primary: &Node) -> bool {
+    primary
+        .pg
+        .psql("select count(*) from pg_stat_replication where state = 'streaming'")
+        .is_ok_and(|c| c == "1")
+}
+
+#[test]
+fn rejoin_rewind_brings_back_a_former_primary_that_diverged() {
+    let (n1, n2) = rewindable_pair();
+    let fc = FakeCluster::new(&["node1", "node2"]);
+    let a1 = agent(&fc, &n1, "sync", ADDR1);
+    let a2 = agent(&fc, &n2, "sync", ADDR1);
+    start_primary_and_standby(&fc, &a1, &a2);
+    assert!(
+        wait_for(Duration::from_secs(20), || streaming(&n1)),
+        "no standby"
+    );
+    let promoted = a1.clone().recurring().meta("role", "Promoted");
+    assert_rc(&promoted.run("monitor"), 8);
+    n1.pg
+        .psql("create table t(x int); insert into t values (1)")
+        .unwrap();
+
+    // node2 stops; node1 commits locally (never acknowledged by a standby)
+    // and is killed: its WAL goes past what node2 has. node2 comes back.
+    n2.pg.stop_directly();
+    n1.pg
+        .psql("set synchronous_commit = local; insert into t values (99)")
+        .unwrap();
+    n1.pg.kill9();
+    n2.pg.start_directly();
+    fc.set_online("node1", false);
+    fc.set_role("pgsql", "node1", "Stopped");
+    let new_primary = agent(&fc, &n2, "sync", ADDR2);
+    assert_rc(&new_primary.run("promote"), 0);
+    fc.set_role("pgsql", "node2", "Promoted");
+    n2.pg.psql("insert into t values (2)").unwrap();
+    assert!(n1.pg.tmpdir().join("PGSQL.lock").exists());
+
+    // node1 is back. off and safe: refused, the lock stays, nothing runs.
+    fc.set_online("node1", true);
+    let back = agent(&fc, &n1, "sync", ADDR2);
+    for mode in ["off", "safe"] {
+        let out = back.clone().param("rejoin", mode).run("start");
+        assert_rc(&out, 1);
+        assert!(
+            out.exit_reason().unwrap().contains("PGSQL.lock"),
+            "{mode}: {out:?}"
+        );
+        assert!(!n1.pg.is_running(), "{mode}");
+        assert!(n1.pg.tmpdir().join("PGSQL.lock").exists(), "{mode}");
+    }
+
+    // rewind: rewound, started as node2's standby, streaming, without 99.
+    let out = back.clone().param("rejoin", "rewind").run("start");
+    assert_eq!(
+        out.code,
+        0,
+        "{out:?}\n{}",
+        std::fs::read_to_string(n1.pg.logfile()).unwrap_or_default()
+    );
+    assert!(
+        out.stderr.contains("Rewound from the primary at"),
+        "{}",
+        out.stderr
+    );
+    assert!(!n1.pg.tmpdir().join("PGSQL.lock").exists());
+    assert_eq!(in_recovery(&n1.pg), "t");
+    assert!(
+        wait_for(Duration::from_secs(30), || streaming(&n2)),
+        "node1 does not stream from node2"
+    );
+    let rows = || {
+        n1.pg
+            .psql("select string_agg(x::text, ',' order by x) from t")
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || rows().is_ok_and(|v| v == "1,2")),
+        "node1 has {:?}, node2 {:?}",
+        rows(),
+        n2.pg
+            .psql("select string_agg(x::text, ',' order by x) from t")
+    );
+    // What pg_rewind replaced is kept, the data directory's own
+    // configuration is back.
+    let kept: Vec<_> = std::fs::read_dir(n1.pg.tmpdir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("rewind-"))
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].join("postgresql.auto.conf").exists());
+    assert!(kept[0].join("pg_rewind.log").exists());
+    assert!(
+        std::fs::read_dir(kept[0].join("pg_wal")).unwrap().count() >= 1,
+        "no discarded WAL kept"
+    );
+    let conf = std::fs::read_to_string(n1.pg.config()).unwrap();
+    assert!(
+        !conf.contains(ADDR2),
+        "node2's postgresql.conf stayed: {conf}"
+    );
+}
+
+#[test]
+fn rejoin_is_validated() {
+    let pg = PgInstance::new();
+    let out = Agent::ours()
+        .on(&pg)
+        .param("rejoin", "sometimes")
+        .run("validate-all");
+    assert_rc(&out, 6);
+    assert!(
+        out.exit_reason().unwrap().contains("Invalid rejoin"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn rejoin_rewind_needs_wal_log_hints_or_checksums() {
+    let pg = PgInstance::new();
+    let out = Agent::ours()
+        .on(&pg)
+        .param("rejoin", "rewind")
+        .env("OCF_CHECK_LEVEL", "10")
+        .run("validate-all");
+    assert_rc(&out, 6);
+    assert!(
+        out.exit_reason().unwrap().contains("wal_log_hints"),
+        "{out:?}"
+    );
+    pg.append_conf("wal_log_hints = on\n");
+    pg.start_directly();
+    pg.stop_cleanly();
+    let out = Agent::ours()
+        .on(&pg)
+        .param("rejoin", "rewind")
+        .env("OCF_CHECK_LEVEL", "10")
+        .run("validate-all");
+    assert_rc(&out, 0);
+}
