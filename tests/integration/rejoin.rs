@@ -8,27 +8,9 @@ use std::time::Duration;
 
 use crate::fake_cluster::FakeCluster;
 use crate::harness::*;
-use crate::replication::{agent, in_recovery, start_primary_and_standby, Node, ADDR1, ADDR2};
-
-/// A stopped pair (node1's base backup as node2) with wal_log_hints on.
-fn rewindable_pair() -> (Node, Node) {
-    let port = PgInstance::fresh_port();
-    let pg1 = PgInstance::primary(ADDR1, port);
-    pg1.append_conf("wal_log_hints = on\n");
-    pg1.start_directly();
-    let pg2 = PgInstance::standby_of(&pg1, ADDR1, ADDR2);
-    pg1.stop_directly();
-    (
-        Node {
-            name: "node1",
-            pg: pg1,
-        },
-        Node {
-            name: "node2",
-            pg: pg2,
-        },
-    )
-}
+use crate::replication::{
+    agent, in_recovery, pair_with, start_primary_and_standby, Node, ADDR1, ADDR2,
+};
 
 fn streaming(primary: &Node) -> bool {
     primary
@@ -39,7 +21,7 @@ fn streaming(primary: &Node) -> bool {
 
 #[test]
 fn rejoin_rewind_brings_back_a_former_primary_that_diverged() {
-    let (n1, n2) = rewindable_pair();
+    let (n1, n2) = pair_with("wal_log_hints = on\n");
     let fc = FakeCluster::new(&["node1", "node2"]);
     let a1 = agent(&fc, &n1, "sync", ADDR1);
     let a2 = agent(&fc, &n2, "sync", ADDR1);

@@ -25,8 +25,14 @@ pub(crate) struct Node {
 
 /// A primary's base backup as the second node; both stopped.
 fn pair() -> (Node, Node) {
+    pair_with("")
+}
+
+/// Like [`pair`], with `conf` added to the primary's settings first.
+pub(crate) fn pair_with(conf: &str) -> (Node, Node) {
     let port = PgInstance::fresh_port();
     let pg1 = PgInstance::primary(ADDR1, port);
+    pg1.append_conf(conf);
     pg1.start_directly();
     let pg2 = PgInstance::standby_of(&pg1, ADDR1, ADDR2);
     pg1.stop_directly();
