@@ -535,7 +535,9 @@ pub fn man_page() -> String {
              archived only once a standby that could be promoted has flushed all of it (a \
              synchronous or quorum standby when synchronous_standby_names is set, any \
              streaming standby otherwise), so a primary cut off from its standbys cannot put \
-             WAL into the archive that the next primary lacks. History, backup-label and \
+             WAL into the archive that the next primary lacks. A primary with no standby \
+             streaming and synchronous_standby_names empty (it acknowledges commits alone) \
+             archives at once: the archive is then the second copy. History, backup-label and \
              .partial files are archived at once. A file already in the archive is never \
              replaced: the same contents again succeed, other contents are refused. It runs \
              as the PostgreSQL user, in the data directory, and finds the server through \

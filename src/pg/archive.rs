@@ -12,7 +12,12 @@
 //! promoted has flushed all of it. Then the segment is part of every history
 //! the cluster can continue with, whoever is promoted and whatever timeline
 //! it takes: in sync mode the promoted node is a synchronous standby, which
-//! has it. Timeline history files, backup labels and `.partial` segments are
+//! has it. One exception: a primary with no standby streaming and no
+//! synchronous standby named acknowledges commits alone (the agent clears
+//! `synchronous_standby_names` only with quorum); its archive is then the only
+//! second copy of those commits, so it archives. A primary cut off without
+//! quorum keeps the name (commits wait) and archives nothing a standby
+//! lacks. Timeline history files, backup labels and `.partial` segments are
 //! written only by the node that made them and are archived at once. A file
 //! already in the archive is never replaced: the same bytes again are a
 //! success (PostgreSQL retries after a crash), different bytes are refused.
@@ -169,6 +174,11 @@ pub fn decide(name: &str, file: WalFile, view: &ServerView) -> Result<(), Archiv
     let Some(end) = file.end(view.segment_size) else {
         return Ok(());
     };
+    if !view.synchronous && view.senders.is_empty() {
+        // Alone, acknowledging commits alone: the archive is their only
+        // second copy (module comment).
+        return Ok(());
+    }
     let promotable =
         |s: &Sender| !view.synchronous || matches!(s.sync_state.as_str(), "sync" | "quorum");
     if view
@@ -524,11 +534,16 @@ mod tests {
             e.to_string().contains("node2 sync flushed 0/3FFFFFF"),
             "{e}"
         );
-        // Async mode: any streaming standby may be promoted.
+        // Async mode: any streaming standby may be promoted, and one that is
+        // behind holds the segment back.
         assert!(decide(name, seg3, &view(false, &[("node3", "async", "0/4000000")])).is_ok());
-        // Nobody streaming: wait.
-        let e = decide(name, seg3, &view(false, &[])).unwrap_err();
+        assert!(decide(name, seg3, &view(false, &[("node3", "async", "0/3000000")])).is_err());
+        // Sync mode and nobody streaming (commits wait): wait too.
+        let e = decide(name, seg3, &view(true, &[])).unwrap_err();
         assert!(e.to_string().contains("none streaming"), "{e}");
+        // No synchronous standby named and nobody streaming: this primary
+        // acknowledges alone, the archive is the second copy.
+        assert!(decide(name, seg3, &view(false, &[])).is_ok());
         // A history file or .partial never waits, a standby never archives.
         assert!(decide("00000002.history", WalFile::Other, &view(true, &[])).is_ok());
         let mut standby = view(false, &[("node3", "async", "1/0")]);

@@ -82,10 +82,13 @@ fn archive_command_scenario(bindir: &Path) {
     );
     n1.pg.append_conf(&command);
     n2.pg.append_conf(&command);
+    // Sync mode, as the agent runs it: node2 named.
+    n1.pg.append_conf("synchronous_standby_names = 'node2'\n");
     n1.pg.start_directly();
     let major = n1.pg.major();
 
-    // No standby: the segment waits, nothing enters the archive.
+    // No standby while one is named (commits wait): the segment waits too,
+    // nothing enters the archive.
     let first = complete_a_segment(&n1);
     wait_log(
         &n1,
@@ -94,7 +97,8 @@ fn archive_command_scenario(bindir: &Path) {
     wait_archiver(&n1, "last_failed_wal", &first);
     assert!(!archive.join(&first).exists());
 
-    // A standby streams and flushes it: archived, byte for byte.
+    // The synchronous standby streams and flushes it: archived, byte for
+    // byte.
     let conninfo = format!(
         "host={ADDR1} port={} user={PGDBA} application_name=node2",
         n1.pg.port
@@ -176,7 +180,20 @@ fn archive_command_scenario(bindir: &Path) {
     let after = complete_a_segment(&n1);
     wait_archiver(&n1, "last_archived_wal", &after);
     assert!(archive.join(&held).exists() && archive.join(&after).exists());
+
+    // Alone with no synchronous standby named (what the agent does with
+    // quorum and no standby left): commits are acknowledged by this node
+    // alone, and the archive is their second copy.
     n2.pg.stop_directly();
+    n1.pg.append_conf("synchronous_standby_names = ''\n");
+    sql(&n1, "select pg_reload_conf()");
+    assert!(wait_for(Duration::from_secs(30), || {
+        n1.pg
+            .psql("select count(*) from pg_stat_replication")
+            .is_ok_and(|c| c == "0")
+    }));
+    let alone = complete_a_segment(&n1);
+    wait_archiver(&n1, "last_archived_wal", &alone);
     n1.pg.stop_directly();
 }
 
