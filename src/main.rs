@@ -11,6 +11,8 @@ mod man;
 mod ocf;
 mod os;
 mod pg;
+#[cfg(test)]
+mod props;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -97,6 +97,58 @@ pub fn round(
     }
 }
 
+/// Properties (proptest; see src/props.rs for the long run).
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::cluster::vocabulary::DataStatus;
+    use crate::pg::Lsn;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the positions, the node that wins has the newest one.
+        #[test]
+        fn the_election_never_picks_a_node_behind_another(
+            locs in proptest::collection::vec(any::<u64>(), 1..5), me in 0usize..5, count in 1u32..4
+        ) {
+            let me = me % locs.len();
+            let entries: Vec<(String, String)> = locs.iter().enumerate()
+                .map(|(i, l)| (format!("node{i}"), Lsn(*l).to_attr())).collect();
+            let snap = snapshot(&entries);
+            let dir = tempfile::tempdir().unwrap();
+            let mine = Lsn(locs[me]).to_attr();
+            let mut last = Round::Restarted;
+            for _ in 0..=count + 1 {
+                last = round(dir.path(), count, &snap, Some(&mine)).unwrap();
+                if matches!(last, Round::Won | Round::Lost { .. }) {
+                    break;
+                }
+            }
+            if last == Round::Won {
+                prop_assert!(locs.iter().all(|l| *l <= locs[me]));
+            }
+            if locs.iter().all(|l| *l <= locs[me]) {
+                prop_assert_eq!(last, Round::Won);
+            }
+        }
+
+        /// In sync mode only a standby whose data is known complete (or a
+        /// cluster that never had a primary) may stand.
+        #[test]
+        fn sync_mode_never_promotes_a_standby_not_known_complete(
+            s in prop_oneof![Just("LATEST".to_string()), Just("STREAMING|SYNC".to_string()),
+                             Just("STREAMING|ASYNC".to_string()), Just("STREAMING|POTENTIAL".to_string()),
+                             Just("DISCONNECT".to_string()), Just(String::new()), any::<String>()]
+        ) {
+            if eligible(Some(&s), RepMode::Sync) {
+                prop_assert!(s.is_empty() || DataStatus::parse(&s).is_some_and(|d| d.is_complete()),
+                             "{s} stood in sync mode");
+            }
+        }
+
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
