@@ -7,10 +7,8 @@
 //! PostgreSQL's configuration parser reads back as the original text.
 
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-
-use nix::unistd::chown;
 
 use crate::os::OsUser;
 
@@ -62,10 +60,9 @@ pub fn write_owned(path: &Path, content: impl AsRef<[u8]>, owner: &OsUser) -> st
         };
         f.write_all(content.as_ref())?;
         f.sync_all()?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
-        if nix::unistd::geteuid().is_root() {
-            chown(&tmp, Some(owner.uid), Some(owner.gid)).map_err(std::io::Error::from)?;
-        }
+        // On the descriptor: the name could be replaced meanwhile.
+        crate::os::fs::set_mode(&f, 0o600)?;
+        crate::os::fs::chown_to(&f, owner)?;
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
@@ -80,16 +77,8 @@ pub fn touch_owned(path: &Path, owner: &OsUser) -> std::io::Result<()> {
     if path.exists() {
         return Ok(());
     }
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)?;
-    if nix::unistd::geteuid().is_root() {
-        chown(path, Some(owner.uid), Some(owner.gid)).map_err(std::io::Error::from)?;
-    }
-    Ok(())
+    let f = crate::os::fs::create_file(path, 0o600)?;
+    crate::os::fs::chown_to(&f, owner)
 }
 
 /// The include line the reference appends for a file it manages. Exactly
@@ -138,12 +127,18 @@ pub fn remove_include(config: &Path, file: &Path) -> std::io::Result<bool> {
         .collect();
     let meta = std::fs::metadata(config)?;
     let tmp = config.with_extension("conf.pgsql-ra.tmp");
-    std::fs::write(&tmp, kept)?;
-    std::fs::set_permissions(&tmp, meta.permissions())?;
+    let f = crate::os::fs::write_file(&tmp, kept.as_bytes(), 0o600)?;
+    f.set_permissions(meta.permissions())?;
     {
+        use std::os::fd::AsRawFd;
         use std::os::unix::fs::MetadataExt;
-        let _ = std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()));
+        let _ = nix::unistd::fchown(
+            f.as_raw_fd(),
+            Some(nix::unistd::Uid::from_raw(meta.uid())),
+            Some(nix::unistd::Gid::from_raw(meta.gid())),
+        );
     }
+    drop(f);
     std::fs::rename(&tmp, config)?;
     Ok(true)
 }

@@ -7,11 +7,8 @@
 //! reason instead of being killed by Pacemaker; errors that waiting cannot fix
 //! (authentication, missing database, bad monitor_sql) end the start at once.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
-
-use nix::unistd::{chown, Gid};
 
 use super::monitor::{Health, ServerRole};
 use super::{Pgsql, RepMode};
@@ -210,14 +207,12 @@ impl Pgsql {
     /// be able to write it.
     fn check_log_file(&self) -> Result<(), Failure> {
         let log = &self.cfg.logfile;
-        let created = std::fs::symlink_metadata(log).is_err()
-            && std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(log)
-                .is_ok();
-        if created {
-            let _ = chown(log, Some(self.dba.uid), Some(self.dba.gid));
+        if std::fs::symlink_metadata(log).is_err() {
+            // Created for pgdba, through the descriptor: the log directory
+            // is often pgdba's own (os/fs.rs).
+            if let Ok(f) = crate::os::fs::create_file(log, 0o644) {
+                let _ = crate::os::fs::chown_to(&f, &self.dba);
+            }
         }
         if !self.dba.can_write(log) {
             return Err(Failure::perm(format!(
@@ -239,17 +234,18 @@ impl Pgsql {
             std::fs::create_dir(dir).map_err(|e| {
                 Failure::perm(format!("Can't create directory {}: {e}", dir.display()))
             })?;
-            chown(dir, Some(self.dba.uid), Some(self.dba.gid)).map_err(|e| {
+            let d = crate::os::fs::open_dir(dir).map_err(|e| {
                 Failure::perm(format!("Can't change ownership for {}: {e}", dir.display()))
             })?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2775)).map_err(
-                |e| {
-                    Failure::perm(format!(
-                        "Can't change permissions for {}: {e}",
-                        dir.display()
-                    ))
-                },
-            )?;
+            crate::os::fs::chown_to(&d, &self.dba).map_err(|e| {
+                Failure::perm(format!("Can't change ownership for {}: {e}", dir.display()))
+            })?;
+            crate::os::fs::set_mode(&d, 0o2775).map_err(|e| {
+                Failure::perm(format!(
+                    "Can't change permissions for {}: {e}",
+                    dir.display()
+                ))
+            })?;
         } else if !self.dba.can_write(dir) {
             return Err(Failure::perm(format!(
                 "{} can't create files in {}",
@@ -279,10 +275,11 @@ impl Pgsql {
             return Ok(());
         }
         std::fs::create_dir_all(&path)
-            .and_then(|_| {
-                chown(&path, Some(self.dba.uid), None::<Gid>).map_err(std::io::Error::from)
+            .and_then(|_| crate::os::fs::open_dir(&path))
+            .and_then(|d| {
+                crate::os::fs::chown_user(&d, &self.dba)?;
+                crate::os::fs::set_mode(&d, 0o700)
             })
-            .and_then(|_| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)))
             .map_err(|e| {
                 Failure::perm(format!(
                     "Can't create directory {} (stats_temp_directory): {e}",

@@ -44,6 +44,11 @@ fn note(dir: &Path, i: u32) -> PathBuf {
     dir.join(format!("xlog_note.{i}"))
 }
 
+/// Writes note `i` (tmpdir is the PostgreSQL user's: no link followed).
+fn write_note(dir: &Path, i: u32, text: &str) -> std::io::Result<()> {
+    crate::os::fs::write_file(&note(dir, i), text.as_bytes(), 0o644).map(drop)
+}
+
 /// Removes every `xlog_note.*` in `dir`.
 pub fn clear_notes(dir: &Path) {
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -72,11 +77,11 @@ pub fn round(
         }
     }
     let new = old + 1;
-    std::fs::write(note(dir, new), current)?;
+    write_note(dir, new, current)?;
     let previous = std::fs::read_to_string(note(dir, old)).unwrap_or_default();
     if previous != current {
         clear_notes(dir);
-        std::fs::write(note(dir, 0), current)?;
+        write_note(dir, 0, current)?;
         return Ok(Round::Restarted);
     }
     if new < check_count {
@@ -92,7 +97,7 @@ pub fn round(
         Ok(Round::Won)
     } else {
         clear_notes(dir);
-        std::fs::write(note(dir, 0), current)?;
+        write_note(dir, 0, current)?;
         Ok(Round::Lost { newest })
     }
 }

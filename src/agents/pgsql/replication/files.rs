@@ -4,11 +4,9 @@
 //! the include lines in postgresql.conf. Also the server-side helpers that go
 //! with them: reload, promote, waiting for the promotion.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::Duration;
-
-use nix::unistd::chown;
 
 use super::sync_names;
 use crate::agents::pgsql::monitor::{Health, ServerRole};
@@ -207,11 +205,11 @@ impl Pgsql {
             }
         }
         std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-        if nix::unistd::geteuid().is_root() {
-            chown(dir, Some(self.dba.uid), None).map_err(|e| fail(e.to_string()))?;
-        }
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| fail(e.to_string()))
+        // Through the descriptor: a link planted in its place by another
+        // user than root is refused, never chowned (os/fs.rs).
+        let d = crate::os::fs::open_dir(dir).map_err(|e| fail(e.to_string()))?;
+        crate::os::fs::chown_user(&d, &self.dba).map_err(|e| fail(e.to_string()))?;
+        crate::os::fs::set_mode(&d, 0o700).map_err(|e| fail(e.to_string()))
     }
 
     /// The names currently in rep_mode.conf.

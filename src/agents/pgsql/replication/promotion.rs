@@ -73,7 +73,7 @@ impl Repl<'_> {
         }
         let lock = self.pg.cfg.tmpdir.join("PGSQL.lock");
         tracing::info!("Creating {}.", lock.display());
-        std::fs::write(&lock, "")
+        crate::os::fs::write_file(&lock, b"", 0o644)
             .map_err(|e| Failure::generic(format!("Can't create {}: {e}", lock.display())))?;
         self.show_master_baseline(&session).await?;
         drop(session);

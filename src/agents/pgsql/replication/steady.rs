@@ -99,7 +99,8 @@ impl SteadyNote {
     /// its timeout leaves no half note.
     pub fn write(&self, path: &Path) {
         let tmp = path.with_extension("tmp");
-        let done = std::fs::write(&tmp, self.render()).and_then(|()| std::fs::rename(&tmp, path));
+        let done = crate::os::fs::write_file(&tmp, self.render().as_bytes(), 0o644)
+            .and_then(|_| std::fs::rename(&tmp, path));
         if let Err(e) = done {
             // Only a cost: the next monitor is a full one.
             tracing::debug!("cannot write {}: {e}", path.display());

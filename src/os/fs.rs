@@ -1,0 +1,182 @@
+//! Files root writes into directories the PostgreSQL user controls.
+//!
+//! The agent runs as root and writes into `tmpdir`, the data directory, the
+//! log and socket directories, all of which the PostgreSQL user owns. That
+//! user can plant a symbolic link (or a hard link, where the kernel allows
+//! it) under a name the agent is about to write, to make root write, chown
+//! or chmod another file. Every such write goes through here: files are
+//! opened with `O_NOFOLLOW` (a link makes the open fail), must be regular
+//! files with a single link, and ownership and mode are changed on the open
+//! descriptor, never by path. A directory given by the configuration may be
+//! a link the administrator made (owned by root); a link owned by anyone
+//! else is refused.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Error, ErrorKind, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use super::OsUser;
+
+fn checked(file: File, path: &Path) -> std::io::Result<File> {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    if meta.nlink() > 1 {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "{} has {} hard links: not written (a planted link?)",
+                path.display(),
+                meta.nlink()
+            ),
+        ));
+    }
+    Ok(file)
+}
+
+/// Creates or truncates `path` (mode `mode` when created), without
+/// following a link, and writes `content`. Returns the open file, for
+/// [`chown_to`].
+pub fn write_file(path: &Path, content: &[u8], mode: u32) -> std::io::Result<File> {
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    let mut f = checked(f, path)?;
+    f.set_len(0)?;
+    f.write_all(content)?;
+    Ok(f)
+}
+
+/// Creates `path` empty if it does not exist (an existing file is left as
+/// it is), without following a link. Returns the open file.
+pub fn create_file(path: &Path, mode: u32) -> std::io::Result<File> {
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    checked(f, path)
+}
+
+/// A directory, to chown or chmod through its descriptor. A link in its
+/// place is followed only when root owns it (the administrator's).
+pub fn open_dir(path: &Path) -> std::io::Result<File> {
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() && meta.uid() != 0 {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "{} is a symbolic link owned by uid {}, not by root: not followed",
+                path.display(),
+                meta.uid()
+            ),
+        ));
+    }
+    let d = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)?;
+    Ok(d)
+}
+
+/// `fchown` to `owner` (user and group), when running as root.
+pub fn chown_to(file: &File, owner: &OsUser) -> std::io::Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    nix::unistd::fchown(file.as_raw_fd(), Some(owner.uid), Some(owner.gid)).map_err(Error::from)
+}
+
+/// `fchown` to a user only (the group unchanged), when running as root.
+pub fn chown_user(file: &File, owner: &OsUser) -> std::io::Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    nix::unistd::fchown(file.as_raw_fd(), Some(owner.uid), None).map_err(Error::from)
+}
+
+/// `fchmod`.
+pub fn set_mode(file: &File, mode: u32) -> std::io::Result<()> {
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_planted_symbolic_link_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        let name = dir.path().join("PGSQL.lock");
+        std::os::unix::fs::symlink(&victim, &name).unwrap();
+        assert!(write_file(&name, b"", 0o644).is_err());
+        assert!(create_file(&name, 0o600).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn a_planted_hard_link_is_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        let name = dir.path().join("xlog_note.1");
+        std::fs::hard_link(&victim, &name).unwrap();
+        assert!(write_file(&name, b"x", 0o644).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn writes_create_and_truncate() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        write_file(&f, b"long content", 0o600).unwrap();
+        write_file(&f, b"short", 0o600).unwrap();
+        assert_eq!(std::fs::read(&f).unwrap(), b"short");
+        assert_eq!(std::fs::metadata(&f).unwrap().mode() & 0o777, 0o600);
+        create_file(&f, 0o600).unwrap();
+        assert_eq!(
+            std::fs::read(&f).unwrap(),
+            b"short",
+            "create leaves content"
+        );
+    }
+
+    #[test]
+    fn directory_links_only_from_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::create_dir(&target).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        if nix::unistd::geteuid().is_root() {
+            // root's link: the administrator's, followed
+            assert!(open_dir(&link).is_ok());
+            // another user's: refused
+            nix::unistd::fchownat(
+                None,
+                &link,
+                Some(nix::unistd::Uid::from_raw(65534)),
+                None,
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .unwrap();
+            let e = open_dir(&link).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        }
+        assert!(open_dir(&target).is_ok());
+    }
+}
