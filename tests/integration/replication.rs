@@ -443,6 +443,57 @@ fn promote_refuses_an_out_of_date_sync_standby() {
     assert_rc(&a1.run("stop"), 0);
 }
 
+/// The agent runs as root and writes into tmpdir, which the PostgreSQL
+/// user owns: a link planted there never makes it write or chown another
+/// file (src/os/fs.rs). PGSQL.lock as a symbolic link to a root file: the
+/// promote fails before promoting, the file is untouched. tmpdir itself as
+/// a link owned by the PostgreSQL user: the start refuses to chown it.
+#[test]
+fn planted_links_in_tmpdir_never_redirect_root() {
+    use std::os::unix::fs::MetadataExt;
+    let (n1, _n2) = pair();
+    let fc = FakeCluster::new(&["node1", "node2"]);
+    let a1 = agent(&fc, &n1, "sync", ADDR1);
+    assert_rc(&a1.run("start"), 0);
+    let victim_dir = tempfile::tempdir().unwrap();
+    let victim = victim_dir.path().join("root-file");
+    std::fs::write(&victim, b"root's").unwrap();
+    let lock = n1.pg.tmpdir().join("PGSQL.lock");
+    std::os::unix::fs::symlink(&victim, &lock).unwrap();
+    let out = a1.run("promote");
+    assert_rc(&out, 1);
+    assert!(out.exit_reason().unwrap().contains("PGSQL.lock"), "{out:?}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"root's");
+    assert_eq!(std::fs::metadata(&victim).unwrap().uid(), 0);
+    assert_eq!(in_recovery(&n1.pg), "t");
+    std::fs::remove_file(&lock).unwrap();
+    assert_rc(&a1.run("stop"), 0);
+
+    // tmpdir replaced by a link the PostgreSQL user made, to a root directory.
+    let tmpdir = n1.pg.tmpdir();
+    std::fs::remove_dir_all(&tmpdir).unwrap();
+    let target = victim_dir.path().join("root-dir");
+    std::fs::create_dir(&target).unwrap();
+    std::os::unix::fs::symlink(&target, &tmpdir).unwrap();
+    let (uid, _) = uid_of(PGDBA);
+    nix::unistd::fchownat(
+        None,
+        &tmpdir,
+        Some(nix::unistd::Uid::from_raw(uid)),
+        None,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    let out = a1.run("start");
+    assert_ne!(out.code, 0, "{out:?}");
+    assert_eq!(
+        std::fs::metadata(&target).unwrap().uid(),
+        0,
+        "root's directory chowned"
+    );
+    assert!(!n1.pg.is_running());
+}
+
 /// restart_on_promote stops the standby and starts it without recovery
 /// settings, so it comes up as a primary on the same timeline.
 #[test]
