@@ -44,14 +44,7 @@ fn checked(file: File, path: &Path) -> std::io::Result<File> {
 /// following a link, and writes `content`. Returns the open file, for
 /// [`chown_to`].
 pub fn write_file(path: &Path, content: &[u8], mode: u32) -> std::io::Result<File> {
-    let f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)?;
-    let mut f = checked(f, path)?;
+    let mut f = create_file(path, mode)?;
     f.set_len(0)?;
     f.write_all(content)?;
     Ok(f)
