@@ -39,6 +39,17 @@ pub trait Agent: Sync {
 
 /// The personality called `argv0`'s base name: `pgsqlms` is PAF's contract,
 /// every other name (`pgsql`, `pgsql-ra`) the pgsql one.
+/// `rejoin=rewind` on a data directory pg_rewind cannot work on (neither
+/// `wal_log_hints` nor data checksums in `pg_controldata`): the same
+/// validation failure in both personalities.
+pub fn not_rewindable() -> crate::ocf::Failure {
+    crate::ocf::Failure::configured(
+        "rejoin=rewind needs wal_log_hints = on or data checksums, and this data directory \
+         has neither: set wal_log_hints = on in postgresql.conf and restart PostgreSQL, or \
+         use rejoin=safe",
+    )
+}
+
 pub fn by_program_name(argv0: &str) -> &'static dyn Agent {
     match argv0.rsplit('/').next().unwrap_or(argv0) {
         "pgsqlms" => &pgsqlms::PGSQLMS,

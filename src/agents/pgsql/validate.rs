@@ -84,11 +84,7 @@ pub async fn rewindable(
             Failure::generic(format!("rejoin=rewind: cannot read the control data: {e}"))
         })?;
     if cd.rewindable == Some(false) {
-        return Err(Failure::configured(
-            "rejoin=rewind needs wal_log_hints = on or data checksums, and this data directory \
-             has neither: set wal_log_hints = on in postgresql.conf and restart PostgreSQL, or \
-             use rejoin=safe",
-        ));
+        return Err(crate::agents::not_rewindable());
     }
     Ok(OcfRc::Success)
 }

@@ -414,11 +414,7 @@ pub async fn validate_all(
         ));
     }
     if cfg.rejoin == Some(Rejoin::Rewind) && cd.rewindable == Some(false) {
-        return Err(Failure::configured(
-            "rejoin=rewind needs wal_log_hints = on or data checksums, and this data directory \
-             has neither: set wal_log_hints = on in postgresql.conf and restart PostgreSQL, or \
-             use rejoin=safe",
-        ));
+        return Err(crate::agents::not_rewindable());
     }
     Ok(Checked { user, version })
 }

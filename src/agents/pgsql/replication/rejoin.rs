@@ -85,9 +85,7 @@ impl Repl<'_> {
                 return Ok(false);
             }
         };
-        let Some(psql) = find_executable(&self.pg.cfg.psql, self.pg.env.process.path.as_deref())
-            .or_else(|| find_executable(&self.tool("psql").display().to_string(), None))
-        else {
+        let Some(psql) = self.psql() else {
             tracing::warn!(
                 "Keeping PGSQL.lock: no psql at {} or beside pg_ctl",
                 self.pg.cfg.psql
@@ -142,6 +140,12 @@ impl Repl<'_> {
         Ok(true)
     }
 
+    /// psql as configured, or beside pg_ctl.
+    fn psql(&self) -> Option<PathBuf> {
+        find_executable(&self.pg.cfg.psql, self.pg.env.process.path.as_deref())
+            .or_else(|| find_executable(&self.tool("psql").display().to_string(), None))
+    }
+
     /// A connection string to the primary at `master_ip` as `user`.
     fn primary_conninfo(&self, user: &str, dbname: Option<&str>) -> String {
         let c = &self.pg.cfg;
@@ -193,9 +197,7 @@ impl Repl<'_> {
         let bindir = self.tool("pg_rewind");
         let bindir = bindir.parent().unwrap_or(Path::new("/"));
         let own_conf = c.pgdata.join("postgresql.conf");
-        let Some(psql) = find_executable(&c.psql, self.pg.env.process.path.as_deref())
-            .or_else(|| find_executable(&self.tool("psql").display().to_string(), None))
-        else {
+        let Some(psql) = self.psql() else {
             return Err(refuse(format!("no psql at {} or beside pg_ctl", c.psql)));
         };
         let rewind = Rewind {
