@@ -209,6 +209,16 @@ pub static ATTRIBUTES: &[AttributeDoc] = &[
         values: &[],
     },
     AttributeDoc {
+        name: "<rsc>-promoted-from",
+        lifetime: "reboot",
+        text: "Not in the stock agent. On the primary, beside <rsc>-master-baseline: the node \
+               that was the primary before it (the one node whose data status was LATEST). A \
+               former primary whose WAL ends at or before the baseline may rejoin as a standby \
+               when the promotion kept the timeline (restart_on_promote=true), but only if it \
+               is that node.",
+        values: &[],
+    },
+    AttributeDoc {
         name: "<rsc>-receiver-status",
         lifetime: "reboot",
         text: "Only with check_wal_receiver=true, written by every monitor through \

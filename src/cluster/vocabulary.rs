@@ -69,6 +69,9 @@ pub enum Attr {
     XlogLoc,
     /// The primary's position when it was promoted.
     MasterBaseline,
+    /// The primary before this one, recorded with `MasterBaseline`: whose
+    /// history the baseline is a point of (replication/rejoin.rs).
+    PromotedFrom,
     /// Whether the WAL receiver runs (`check_wal_receiver`).
     ReceiverStatus,
 }
@@ -80,6 +83,7 @@ impl Attr {
             Attr::DataStatus => "data-status",
             Attr::XlogLoc => "xlog-loc",
             Attr::MasterBaseline => "master-baseline",
+            Attr::PromotedFrom => "promoted-from",
             Attr::ReceiverStatus => "receiver-status",
         };
         format!("{rsc}-{suffix}")

@@ -20,6 +20,7 @@ pub mod session;
 pub mod settings;
 pub mod timeline;
 pub mod version;
+pub mod waldump;
 
 pub use lsn::Lsn;
 pub use pidfile::PidFile;

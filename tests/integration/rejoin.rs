@@ -12,6 +12,143 @@ use crate::replication::{
     agent, in_recovery, pair_with, start_primary_and_standby, Node, ADDR1, ADDR2,
 };
 
+/// Whether `standby` replayed everything `primary` wrote.
+fn caught_up(primary: &Node, standby: &Node) -> bool {
+    let current = primary.pg.psql("select pg_current_wal_lsn()");
+    let replayed = standby.pg.psql("select pg_last_wal_replay_lsn()");
+    matches!((current, replayed), (Ok(c), Ok(r)) if c == r)
+}
+
+fn rows(node: &Node) -> String {
+    node.pg
+        .psql("select string_agg(x::text, ',' order by x) from t")
+        .unwrap_or_default()
+}
+
+/// node1 primary with node2 its standby (`restart_on_promote` as given),
+/// one committed row; node1 is then killed, either once node2 replayed
+/// everything or (`diverge`) after a local commit while node2 was down, and
+/// node2 promoted, with a row of its own. Returns the fake cluster.
+fn crash_and_fail_over(
+    n1: &Node,
+    n2: &Node,
+    restart_on_promote: &str,
+    diverge: bool,
+) -> FakeCluster {
+    let fc = FakeCluster::new(&["node1", "node2"]);
+    let on = |a: crate::harness::Agent| a.param("restart_on_promote", restart_on_promote);
+    let a1 = on(agent(&fc, n1, "sync", ADDR1));
+    let a2 = on(agent(&fc, n2, "sync", ADDR1));
+    start_primary_and_standby(&fc, &a1, &a2);
+    assert!(
+        wait_for(Duration::from_secs(20), || streaming(n1)),
+        "no standby"
+    );
+    assert_rc(
+        &a1.clone()
+            .recurring()
+            .meta("role", "Promoted")
+            .run("monitor"),
+        8,
+    );
+    n1.pg
+        .psql("create table t(x int); insert into t values (1)")
+        .unwrap();
+    if diverge {
+        n2.pg.stop_directly();
+        n1.pg
+            .psql("set synchronous_commit = local; insert into t values (99)")
+            .unwrap();
+        n1.pg.kill9();
+        n2.pg.start_directly();
+    } else {
+        assert!(
+            wait_for(Duration::from_secs(20), || caught_up(n1, n2)),
+            "node2 did not replay everything"
+        );
+        n1.pg.kill9();
+    }
+    fc.set_online("node1", false);
+    fc.set_role("pgsql", "node1", "Stopped");
+    let new_primary = on(agent(&fc, n2, "sync", ADDR2));
+    let out = new_primary.run("promote");
+    assert_rc(&out, 0);
+    fc.set_role("pgsql", "node2", "Promoted");
+    n2.pg.psql("insert into t values (2)").unwrap();
+    assert!(n1.pg.tmpdir().join("PGSQL.lock").exists());
+    fc.set_online("node1", true);
+    fc
+}
+
+/// A primary killed while its standby had all of its WAL (no write in
+/// flight): with `rejoin=safe` it is proven a prefix of the new primary's
+/// history and starts as its standby, nothing rewound, both when the
+/// promotion opened a timeline (the end of its WAL before the fork) and
+/// when it kept it (`restart_on_promote=true`: before the new primary's
+/// baseline, which it recorded as replacing node1).
+#[test]
+fn rejoin_safe_brings_back_a_crashed_primary_the_new_one_has_all_of() {
+    for restart_on_promote in ["false", "true"] {
+        let (n1, n2) = pair_with("");
+        let fc = crash_and_fail_over(&n1, &n2, restart_on_promote, false);
+        let back = agent(&fc, &n1, "sync", ADDR2).param("restart_on_promote", restart_on_promote);
+        let out = back.run("start");
+        assert_eq!(
+            out.code,
+            0,
+            "restart_on_promote={restart_on_promote}: {out:?}\n{}",
+            std::fs::read_to_string(n1.pg.logfile()).unwrap_or_default()
+        );
+        assert!(
+            out.stderr.contains("Rejoining node2 as its standby"),
+            "{}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("pg_rewind"), "{}", out.stderr);
+        assert!(!n1.pg.tmpdir().join("PGSQL.lock").exists());
+        assert_eq!(in_recovery(&n1.pg), "t");
+        assert!(
+            wait_for(Duration::from_secs(30), || streaming(&n2)),
+            "restart_on_promote={restart_on_promote}: node1 does not stream from node2"
+        );
+        assert!(
+            wait_for(Duration::from_secs(10), || rows(&n1) == "1,2"),
+            "node1 has {:?}",
+            rows(&n1)
+        );
+    }
+}
+
+/// `restart_on_promote=true`: the new primary stays on node1's timeline,
+/// so no history tells the two apart. node1 committed locally past what
+/// node2 had: `safe` sees its WAL end after node2's baseline and refuses,
+/// and `rewind` refuses too (pg_rewind compares nothing on one timeline);
+/// the lock stays and nothing runs.
+#[test]
+fn a_diverged_primary_on_the_same_timeline_is_never_started() {
+    let (n1, n2) = pair_with("wal_log_hints = on\n");
+    let fc = crash_and_fail_over(&n1, &n2, "true", true);
+    let back = agent(&fc, &n1, "sync", ADDR2).param("restart_on_promote", "true");
+    for (mode, why) in [
+        ("safe", "it holds writes the new primary never had"),
+        (
+            "rewind",
+            "pg_rewind cannot tell where the histories diverged",
+        ),
+    ] {
+        let out = back.clone().param("rejoin", mode).run("start");
+        assert_rc(&out, 1);
+        assert!(out.stderr.contains(why), "{mode}: {}", out.stderr);
+        assert!(
+            out.exit_reason().unwrap().contains("PGSQL.lock"),
+            "{mode}: {out:?}"
+        );
+        assert!(!n1.pg.is_running(), "{mode}");
+        assert!(n1.pg.tmpdir().join("PGSQL.lock").exists(), "{mode}");
+    }
+    assert_eq!(rows(&n2), "1,2");
+}
+
 fn streaming(primary: &Node) -> bool {
     primary
         .pg

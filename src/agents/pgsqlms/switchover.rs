@@ -8,6 +8,7 @@
 //! between our latest REDO point and the last received position.
 
 use super::Paf;
+use crate::pg::waldump;
 
 /// Result of the check, as PAF stores it in `cancel_switchover`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,12 +108,9 @@ impl Paf {
         } else {
             "pg_xlogdump"
         };
-        let out = self
-            .pg_cmd(tool)
-            .arg("--path")
-            .arg(&self.cfg.datadir)
-            .args(["--timeline", &cd.timeline.to_string()])
-            .args(["--start", &cd.redo.to_string(), "--end", &last])
+        let out = waldump::dump(&self.cfg.bin(tool), &self.cfg.datadir, cd.timeline, cd.redo)
+            .run_as(&self.user)
+            .args(["--end", &last])
             .run(self.deadline)
             .await;
         let safe = match &out {

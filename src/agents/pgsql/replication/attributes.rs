@@ -254,6 +254,56 @@ impl Repl<'_> {
             .unwrap_or_default())
     }
 
+    /// The baseline and whose history it is a point of go together
+    /// (replication/rejoin.rs): both are deleted when this node stops
+    /// being the primary, or starts, stops or is demoted.
+    pub(super) async fn forget_baseline(&self) {
+        self.delete_own(&self.attr(Attr::MasterBaseline)).await;
+        self.delete_own(&self.attr(Attr::PromotedFrom)).await;
+    }
+
+    /// The primary a promotion replaces (replication/rejoin.rs): the data
+    /// status of every node, from the snapshot, or from the CIB for a node
+    /// out of it (crm_mon shows no attributes of an offline node).
+    pub(super) async fn previous_primary(&self, view: &View) -> Result<Option<String>, Failure> {
+        let name = self.attr(Attr::DataStatus);
+        let mut statuses = Vec::new();
+        for node in self.nodes(Some(view)).await? {
+            let ds = match view.attr(&node, &name) {
+                Some(v) => Some(v),
+                None if node != self.me => self
+                    .pm
+                    .get(&node, Attr::DataStatus.lifetime(), &name)
+                    .await
+                    .unwrap_or_default(),
+                None => None,
+            };
+            statuses.push((node, ds));
+        }
+        Ok(super::rejoin::previous_primary(&statuses, &self.me))
+    }
+
+    /// At promotion: the primary this node replaces (`previous_primary`),
+    /// recorded beside the baseline, or none.
+    pub(super) async fn record_promoted_from(&self, previous: Option<&str>) {
+        let name = self.attr(Attr::PromotedFrom);
+        let done = match previous {
+            Some(node) => {
+                self.pm
+                    .set(&self.me, Attr::PromotedFrom.lifetime(), &name, node)
+                    .await
+            }
+            None => {
+                self.pm
+                    .delete(&self.me, Attr::PromotedFrom.lifetime(), &name)
+                    .await
+            }
+        };
+        if let Err(e) = done {
+            tracing::warn!("cannot record {name}: {e}");
+        }
+    }
+
     pub(super) async fn show_master_baseline(&self, session: &Session) -> Result<(), Failure> {
         let loc = self.my_location(session).await?.to_attr();
         tracing::info!("My master baseline : {loc}.");

@@ -16,7 +16,7 @@ impl Repl<'_> {
     /// `pgsql_replication_start`.
     pub(in crate::agents::pgsql) async fn start(&self) -> ActionResult {
         self.set_own_status(PgsqlStatus::Stopped).await?;
-        self.delete_own(&self.attr(Attr::MasterBaseline)).await;
+        self.forget_baseline().await;
         self.set_own_score(CAN_NOT_PROMOTE).await?;
         let lock = self.pg.cfg.tmpdir.join("PGSQL.lock");
         // A former primary rejoins by itself once it is proven to hold
@@ -86,7 +86,7 @@ impl Repl<'_> {
         if self.pg.cfg.rep_mode == RepMode::Sync {
             self.pg.write_sync_names(&[])?;
         }
-        self.delete_own(&self.attr(Attr::MasterBaseline)).await;
+        self.forget_baseline().await;
         Ok(OcfRc::Success)
     }
 

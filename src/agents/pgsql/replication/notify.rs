@@ -37,7 +37,7 @@ impl Repl<'_> {
             ("post", "promote") => {
                 self.delete_own(&self.attr(Attr::XlogLoc)).await;
                 if first("notify_promote_uname") != self.me {
-                    self.delete_own(&self.attr(Attr::MasterBaseline)).await;
+                    self.forget_baseline().await;
                 }
             }
             ("post", "demote") => {

@@ -32,6 +32,7 @@ impl Repl<'_> {
             }
         };
         let mut view = self.snapshot().await?;
+        let previous = self.previous_primary(&view).await?;
         // Safety net beyond the reference: in sync mode, a standby whose data
         // is not known to be complete must not become the primary, whatever
         // asked for it (a stale score, a forced promote).
@@ -76,6 +77,7 @@ impl Repl<'_> {
         crate::os::fs::write_file(&lock, b"", 0o644)
             .map_err(|e| Failure::generic(format!("Can't create {}: {e}", lock.display())))?;
         self.show_master_baseline(&session).await?;
+        self.record_promoted_from(previous.as_deref()).await;
         drop(session);
         if self.pg.cfg.restart_on_promote {
             tracing::info!("Restarting PostgreSQL instead of promote.");
@@ -110,7 +112,7 @@ impl Repl<'_> {
     /// `pgsql_demote`: the primary is stopped, not turned into a standby.
     pub(in crate::agents::pgsql) async fn demote(&self) -> ActionResult {
         self.set_own_score(CAN_NOT_PROMOTE).await?;
-        self.delete_own(&self.attr(Attr::MasterBaseline)).await;
+        self.forget_baseline().await;
         if crate::pg::pidfile::postmaster_alive(&self.pg.cfg.pgdata, &self.pg.dba).is_none() {
             tracing::info!("PostgreSQL is already stopped on demote.");
         } else {

@@ -1,28 +1,39 @@
-//! The original upfront agent's contract: a switchover is a change of the
-//! location rule, normal operation, so the demoted primary must come back as
-//! a standby by itself. `PGSQL.lock` keeps a former primary out because its
-//! data may hold writes the new primary lacks; here that is checked instead
-//! of assumed, and the lock is only lifted when it is proven false:
+//! A former primary rejoins by itself when that is provably safe.
 //!
-//! 1. this data directory was shut down cleanly as a primary
-//!    (`pg_controldata`: "shut down"), so its WAL ends with the shutdown
-//!    checkpoint record at `C` on timeline `T`;
-//! 2. the new primary (reached at `master_ip` over a replication connection,
-//!    as a standby would) is the same database system and runs on a later
-//!    timeline whose history leaves `T` at the switch point `S`;
-//! 3. `C < S`. `S` is the end of the last record the new primary replayed on
-//!    `T`, always a record boundary; the first boundary after `C` is the end
-//!    of the checkpoint record, so `C < S` means the new primary replayed the
-//!    whole of our WAL, and there is nothing here it lacks.
+//! `PGSQL.lock` keeps a former primary out because its data may hold
+//! writes the new primary lacks; here that is checked instead of assumed,
+//! and the lock is only lifted when it is proven false. The new primary is
+//! reached at `master_ip` over a replication connection, as a standby
+//! would; it must be the same database system, and this node's WAL must
+//! end where the new primary had all of it:
 //!
-//! Anything else (a crash, an escalated immediate shutdown, the same
-//! timeline, no primary, a history without `T`, any error) keeps the lock.
+//! - **Promoted onto a later timeline** (`pg_ctl promote`): its timeline
+//!   history says it left our timeline `T` at the switch point `S`, the
+//!   end of the last record it replayed on `T`. A clean shutdown as a
+//!   primary ends our WAL with the shutdown checkpoint at `C`: `C < S`
+//!   means the new primary replayed all of it (the first record boundary
+//!   after `C` is the end of that record). After a crash, `C` says nothing
+//!   of what followed it: the end of our WAL `E` is read with pg_waldump
+//!   (pg/waldump.rs) and `E <= S` is required.
+//! - **Promoted on the same timeline** (`restart_on_promote=true`): no
+//!   history tells where it took over. The new primary recorded, when it
+//!   was promoted, how far it had received and replayed (`<rsc>-master-
+//!   baseline`, `B`) and which node was the primary before it (`<rsc>-
+//!   promoted-from`): the bytes up to `B` are ours only if that node is
+//!   this one. Then `E <= B` means every record we wrote is complete there,
+//!   and the new primary went on after the last of them.
+//!
+//! Anything else (a standby's or an escalated shutdown, no primary, a
+//! history without `T`, an end of WAL pg_waldump cannot tell, any error)
+//! keeps the lock; `rejoin=rewind` then runs pg_rewind (below).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::Repl;
 use crate::agents::pgsql::config::Rejoin;
+use crate::cluster::vocabulary::Attr;
+use crate::cluster::Lifetime;
 use crate::ocf::Failure;
 use crate::os::process::find_executable;
 use crate::pg::conninfo::quote as conninfo_value;
@@ -30,38 +41,143 @@ use crate::pg::controldata::{ControlData, DbState};
 use crate::pg::replication::{Comparison, Identity, Peer};
 use crate::pg::rewind::{Outcome, Rewind, RewindError};
 use crate::pg::timeline::Relation;
+use crate::pg::Lsn;
 
-/// The decision of the module comment, as a plain function: `Ok(())` when
-/// the data directory `mine` may follow the primary `peer`, whose history
-/// relates to ours as `relation` (pg/timeline.rs), else why not.
-pub fn may_rejoin(mine: &ControlData, peer: &Identity, relation: &Relation) -> Result<(), String> {
-    if mine.state != DbState::ShutDown {
-        return Err(format!(
-            "this data directory was not shut down cleanly as a primary (state: {})",
-            mine.state.text()
-        ));
+/// What the current primary recorded when it was promoted (module comment):
+/// the baseline `B` and the primary it replaced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Baseline {
+    pub at: Lsn,
+    pub promoted_from: Option<String>,
+}
+
+/// The primary a promotion replaces: of the nodes and their data status,
+/// the one other node whose status is `LATEST` (the primary's own
+/// statement), if exactly one is.
+pub fn previous_primary(data_status: &[(String, Option<String>)], me: &str) -> Option<String> {
+    let mut latest = data_status
+        .iter()
+        .filter(|(n, ds)| !n.eq_ignore_ascii_case(me) && ds.as_deref() == Some("LATEST"))
+        .map(|(n, _)| n);
+    match (latest.next(), latest.next()) {
+        (Some(n), None) => Some(n.clone()),
+        _ => None,
     }
+}
+
+/// Whether the end of this data directory's WAL must be read for the
+/// proof (a crash, or a promotion that kept the timeline).
+pub fn needs_end_of_wal(mine: &ControlData, relation: &Relation) -> bool {
+    match relation {
+        Relation::Prefix { .. } => mine.state != DbState::ShutDown,
+        Relation::SameTimeline => true,
+        Relation::Diverged(_) => false,
+    }
+}
+
+/// The decision of the module comment, as a plain function: the proof in
+/// words when the data directory `mine` (node `me`, its WAL ending at
+/// `end` when that was read) may follow the primary `peer`, whose history
+/// relates to ours as `relation` (pg/timeline.rs) and which recorded
+/// `baseline`; else why not.
+pub fn may_rejoin(
+    mine: &ControlData,
+    me: &str,
+    end: Option<&Result<Lsn, String>>,
+    peer: &Identity,
+    relation: &Relation,
+    baseline: Option<&Baseline>,
+) -> Result<String, String> {
+    let clean = match mine.state {
+        DbState::ShutDown => true,
+        DbState::InProduction => false,
+        ref s => {
+            return Err(format!(
+                "this data directory was neither shut down cleanly nor stopped by a crash as a \
+                 primary (state: {})",
+                s.text()
+            ))
+        }
+    };
     if mine.system_id.is_none() {
         return Err("pg_controldata printed no system identifier".to_string());
     }
+    let tli = mine.timeline;
+    let end = || match end {
+        Some(Ok(e)) => Ok(*e),
+        Some(Err(why)) => Err(format!("where this node's WAL ends is unknown: {why}")),
+        None => Err("where this node's WAL ends was not read".to_string()),
+    };
     match relation {
-        Relation::Prefix { .. } => Ok(()),
-        Relation::SameTimeline => Err(format!(
-            "the primary runs on timeline {}, not on a later one than this data directory's {}",
-            peer.timeline, mine.timeline
+        Relation::Prefix { fork } if clean => Ok(format!(
+            "the new primary replayed all of this former primary's WAL (shutdown checkpoint {} \
+             on timeline {tli}, before the point {fork} where its timeline {} forked off)",
+            mine.last_checkpoint(),
+            peer.timeline
         )),
+        Relation::Prefix { fork } => match end()? {
+            e if e <= *fork => Ok(format!(
+                "the new primary replayed all of this former primary's WAL (it ends at {e} on \
+                 timeline {tli}, not after the point {fork} where its timeline {} forked off)",
+                peer.timeline
+            )),
+            e => Err(format!(
+                "this node's WAL ends at {e} on timeline {tli}, after the point {fork} where the \
+                 primary's timeline {} forked off",
+                peer.timeline
+            )),
+        },
+        Relation::SameTimeline => {
+            let Some(b) = baseline else {
+                return Err(format!(
+                    "the primary runs on this node's timeline {tli} and recorded no baseline \
+                     (<rsc>-master-baseline) to compare with"
+                ));
+            };
+            if !b
+                .promoted_from
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(me))
+            {
+                return Err(format!(
+                    "the primary runs on this node's timeline {tli} and replaced {}, not this \
+                     node: its baseline {} is not a point of this node's history",
+                    b.promoted_from.as_deref().unwrap_or("an unrecorded node"),
+                    b.at
+                ));
+            }
+            match end()? {
+                e if e <= b.at => Ok(format!(
+                    "the new primary had all of this former primary's WAL when it took over on \
+                     timeline {tli} (it ends at {e}, the new primary's baseline is {})",
+                    b.at
+                )),
+                e => Err(format!(
+                    "this node's WAL ends at {e} on timeline {tli}, after the new primary's \
+                     baseline {}: it holds writes the new primary never had",
+                    b.at
+                )),
+            }
+        }
         Relation::Diverged(why) => Err(format!("the primary's history differs: {why}")),
     }
 }
 
 impl Repl<'_> {
-    /// With the original upfront agent's parameters, a start that finds
-    /// `PGSQL.lock` checks whether this former primary may follow the new
-    /// one (module comment). True: the lock is removed and the start goes
-    /// on. False: the reason is logged and the lock stays.
+    /// A start that finds `PGSQL.lock` checks whether this former primary
+    /// may follow the new one (module comment). True: the lock is removed
+    /// and the start goes on. False: the reason is logged and the lock
+    /// stays.
     pub(super) async fn try_rejoin(&self) -> Result<bool, Failure> {
         if self.pg.cfg.rejoin == Rejoin::Off && !self.pg.cfg.promotion_by_rule() {
             return Ok(false);
+        }
+        let keep = |why: &dyn std::fmt::Display| {
+            tracing::warn!("Keeping PGSQL.lock: {why}");
+            Ok(false)
+        };
+        if crate::pg::pidfile::postmaster_alive(&self.pg.cfg.pgdata, &self.pg.dba).is_some() {
+            return keep(&"PostgreSQL is running here");
         }
         let mine = match ControlData::read(
             &self.tool("pg_controldata"),
@@ -71,26 +187,17 @@ impl Repl<'_> {
         )
         .await
         {
-            Ok(m) if m.state == DbState::ShutDown => m,
-            Ok(m) => {
-                tracing::warn!(
-                    "Keeping PGSQL.lock: this data directory was not shut down cleanly as a \
-                     primary (state: {})",
-                    m.state.text()
-                );
-                return Ok(false);
-            }
-            Err(e) => {
-                tracing::warn!("Keeping PGSQL.lock: pg_controldata: {e}");
-                return Ok(false);
-            }
+            Ok(m) => m,
+            Err(e) => return keep(&format!("pg_controldata: {e}")),
         };
+        if !matches!(mine.state, DbState::ShutDown | DbState::InProduction) {
+            return keep(&format!(
+                "this data directory was not a primary when it stopped (state: {})",
+                mine.state.text()
+            ));
+        }
         let Some(psql) = self.psql() else {
-            tracing::warn!(
-                "Keeping PGSQL.lock: no psql at {} or beside pg_ctl",
-                self.pg.cfg.psql
-            );
-            return Ok(false);
+            return keep(&format!("no psql at {} or beside pg_ctl", self.pg.cfg.psql));
         };
         let c = &self.pg.cfg;
         let conninfo = self.primary_conninfo(&c.repuser, None);
@@ -103,41 +210,82 @@ impl Repl<'_> {
         // answers at the virtual IP: ask again for a while, never past the
         // operation's deadline. Its answer, once given, is final.
         let until = self.pg.deadline.within(Duration::from_secs(30));
-        let (identity, relation) = loop {
-            let answer = match self.another_primary().await {
-                Ok(()) => peer.compare(&mine, self.pg.deadline).await,
-                Err(e) => Comparison::NoAnswer(e),
+        let (primary, identity, relation) = loop {
+            let failed = match self.another_primary().await {
+                Ok(node) => match peer.compare(&mine, self.pg.deadline).await {
+                    Comparison::Compared { peer, relation, .. } => break (node, peer, relation),
+                    Comparison::NoAnswer(e) | Comparison::Incomplete(e) => e,
+                },
+                Err(e) => e,
             };
-            match answer {
-                Comparison::Compared { peer, relation, .. } => break (peer, relation),
-                Comparison::NoAnswer(e) | Comparison::Incomplete(e)
-                    if until.remaining() < Duration::from_secs(3) =>
-                {
-                    tracing::warn!("Keeping PGSQL.lock: {e} (at {})", c.master_ip);
-                    return Ok(false);
-                }
-                Comparison::NoAnswer(e) | Comparison::Incomplete(e) => tracing::info!(
-                    "Cannot check the new primary yet: {e} (at {}); asking again",
-                    c.master_ip
-                ),
+            if until.remaining() < Duration::from_secs(3) {
+                return keep(&format!("{failed} (at {})", c.master_ip));
             }
+            tracing::info!(
+                "Cannot check the new primary yet: {failed} (at {}); asking again",
+                c.master_ip
+            );
             tokio::time::sleep(Duration::from_secs(2)).await;
         };
-        if let Err(why) = may_rejoin(&mine, &identity, &relation) {
-            tracing::warn!("Keeping PGSQL.lock: {why}");
-            return Ok(false);
-        }
+        let end = if needs_end_of_wal(&mine, &relation) {
+            Some(
+                crate::pg::waldump::end_of_wal(
+                    &self.tool("pg_waldump"),
+                    &c.pgdata,
+                    &self.pg.dba,
+                    mine.timeline,
+                    mine.redo,
+                    self.pg.facts.version.map_or(0, |v| v.major),
+                    self.pg.deadline,
+                )
+                .await,
+            )
+        } else {
+            None
+        };
+        let baseline = if relation == Relation::SameTimeline {
+            self.baseline_of(&primary).await
+        } else {
+            None
+        };
+        let proof = match may_rejoin(
+            &mine,
+            &self.me,
+            end.as_ref(),
+            &identity,
+            &relation,
+            baseline.as_ref(),
+        ) {
+            Ok(proof) => proof,
+            Err(why) => return keep(&why),
+        };
         let lock = self.pg.cfg.tmpdir.join("PGSQL.lock");
         std::fs::remove_file(&lock)
             .map_err(|e| Failure::generic(format!("Can't remove {}: {e}", lock.display())))?;
         tracing::info!(
-            "The new primary replayed all of this former primary's WAL (checkpoint {} on \
-             timeline {}): removed {}, starting as its standby.",
-            mine.last_checkpoint(),
-            mine.timeline,
+            "Rejoining {primary} as its standby: {proof}. Removed {}.",
             lock.display()
         );
         Ok(true)
+    }
+
+    /// The baseline and the replaced primary `node` recorded at its
+    /// promotion, when both can be read.
+    async fn baseline_of(&self, node: &str) -> Option<Baseline> {
+        let get = |attr: Attr| async move {
+            match self.pm.get(node, Lifetime::Reboot, &self.attr(attr)).await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!("cannot read {} of {node}: {e}", self.attr(attr));
+                    None
+                }
+            }
+        };
+        let at = Lsn::parse_attr(&get(Attr::MasterBaseline).await?)?;
+        Some(Baseline {
+            at,
+            promoted_from: get(Attr::PromotedFrom).await,
+        })
     }
 
     /// psql as configured, or beside pg_ctl.
@@ -243,17 +391,15 @@ impl Repl<'_> {
         Ok(())
     }
 
-    /// Another node than this one is the primary, in a fresh snapshot.
-    async fn another_primary(&self) -> Result<(), String> {
+    /// The node other than this one that is the primary, in a fresh
+    /// snapshot.
+    async fn another_primary(&self) -> Result<String, String> {
         let view = self.snapshot().await.map_err(|f| f.reason)?;
-        if !view
-            .promoted()
+        view.promoted()
             .iter()
-            .any(|n| !n.eq_ignore_ascii_case(&self.me))
-        {
-            return Err("no other node is the primary".to_string());
-        }
-        Ok(())
+            .find(|n| !n.eq_ignore_ascii_case(&self.me))
+            .cloned()
+            .ok_or_else(|| "no other node is the primary".to_string())
     }
 
     /// The directory of pg_ctl, where Debian and upstream keep the other
@@ -291,13 +437,17 @@ mod tests {
         }
     }
 
-    fn decide(mine: &ControlData, peer_tli: u32, hist: &str) -> Result<(), String> {
+    fn decide(mine: &ControlData, peer_tli: u32, hist: &str) -> Result<String, String> {
         let peer = Identity {
             system_id: "7300000000000000001".into(),
             timeline: peer_tli,
         };
         let r = relation(mine.timeline, mine.last_checkpoint(), peer_tli, Some(hist));
-        may_rejoin(mine, &peer, &r)
+        may_rejoin(mine, "node1", None, &peer, &r, None)
+    }
+
+    fn lsn(s: &str) -> Lsn {
+        Lsn::parse_pg(s).unwrap()
     }
 
     #[test]
@@ -309,16 +459,16 @@ mod tests {
         // It left our timeline before our checkpoint: our WAL has more.
         let e = decide(&cd(DbState::ShutDown, "0/5000110", 2), 3, hist).unwrap_err();
         assert!(e.contains("forked off"), "{e}");
-        // A crash, a standby's shutdown, an immediate stop: never.
-        for state in [
-            DbState::InProduction,
-            DbState::ShutDownInRecovery,
-            DbState::InArchiveRecovery,
-        ] {
+        // A standby's shutdown, an archive recovery: never.
+        for state in [DbState::ShutDownInRecovery, DbState::InArchiveRecovery] {
             assert!(decide(&cd(state, "0/5000028", 2), 3, hist).is_err());
         }
-        // The same timeline, a timeline not in the history.
-        assert!(decide(&cd(DbState::ShutDown, "0/5000028", 3), 3, hist).is_err());
+        // A crash: not without the end of its WAL.
+        let e = decide(&cd(DbState::InProduction, "0/5000028", 2), 3, hist).unwrap_err();
+        assert!(e.contains("not read"), "{e}");
+        // The same timeline without a baseline, a timeline not in the history.
+        let e = decide(&cd(DbState::ShutDown, "0/5000028", 3), 3, hist).unwrap_err();
+        assert!(e.contains("no baseline"), "{e}");
         assert!(decide(&cd(DbState::ShutDown, "0/2000028", 5), 6, hist).is_err());
         // Another system: compare() reports it as diverged.
         let other = Relation::Diverged("system identifier 1 is not ours".into());
@@ -326,10 +476,97 @@ mod tests {
             system_id: "1".into(),
             timeline: 3,
         };
-        assert!(may_rejoin(&cd(DbState::ShutDown, "0/5000028", 2), &peer, &other).is_err());
+        let mine = cd(DbState::ShutDown, "0/5000028", 2);
+        assert!(may_rejoin(&mine, "node1", None, &peer, &other, None).is_err());
         // No system identifier printed: no proof.
         let mut anon = cd(DbState::ShutDown, "0/5000028", 2);
         anon.system_id = None;
         assert!(decide(&anon, 3, hist).is_err());
+    }
+
+    #[test]
+    fn a_crashed_primary_needs_its_end_of_wal_before_the_fork() {
+        let mine = cd(DbState::InProduction, "0/5000028", 2);
+        let peer = Identity {
+            system_id: "7300000000000000001".into(),
+            timeline: 3,
+        };
+        let fork = Relation::Prefix {
+            fork: lsn("0/5000110"),
+        };
+        assert!(needs_end_of_wal(&mine, &fork));
+        assert!(!needs_end_of_wal(
+            &cd(DbState::ShutDown, "0/5000028", 2),
+            &fork
+        ));
+        let with_end =
+            |e: Result<Lsn, String>| may_rejoin(&mine, "node1", Some(&e), &peer, &fork, None);
+        assert!(with_end(Ok(lsn("0/5000110"))).is_ok());
+        assert!(with_end(Ok(lsn("0/50000A0"))).is_ok());
+        let e = with_end(Ok(lsn("0/5000118"))).unwrap_err();
+        assert!(e.contains("after the point 0/5000110"), "{e}");
+        let e = with_end(Err("torn".into())).unwrap_err();
+        assert!(e.contains("unknown: torn"), "{e}");
+    }
+
+    #[test]
+    fn the_same_timeline_needs_the_baseline_of_a_promotion_that_replaced_us() {
+        let peer = Identity {
+            system_id: "7300000000000000001".into(),
+            timeline: 2,
+        };
+        let same = Relation::SameTimeline;
+        let base = |from: Option<&str>| Baseline {
+            at: lsn("0/6000000"),
+            promoted_from: from.map(str::to_string),
+        };
+        for state in [DbState::ShutDown, DbState::InProduction] {
+            let mine = cd(state, "0/5000028", 2);
+            assert!(needs_end_of_wal(&mine, &same));
+            let decide = |end: &str, b: Option<Baseline>| {
+                may_rejoin(
+                    &mine,
+                    "node1",
+                    Some(&Ok(lsn(end))),
+                    &peer,
+                    &same,
+                    b.as_ref(),
+                )
+            };
+            assert!(decide("0/6000000", Some(base(Some("NODE1")))).is_ok());
+            assert!(decide("0/5000100", Some(base(Some("node1")))).is_ok());
+            let e = decide("0/6000008", Some(base(Some("node1")))).unwrap_err();
+            assert!(e.contains("never had"), "{e}");
+            // A chain (node1 -> node2 -> node3): node3's baseline is a point
+            // of node2's history, not ours.
+            let e = decide("0/5000100", Some(base(Some("node2")))).unwrap_err();
+            assert!(e.contains("replaced node2"), "{e}");
+            assert!(decide("0/5000100", Some(base(None))).is_err());
+            assert!(decide("0/5000100", None).is_err());
+        }
+    }
+
+    #[test]
+    fn the_previous_primary_is_the_one_latest_node() {
+        let ds = |latest: &[&str]| -> Vec<(String, Option<String>)> {
+            ["node1", "node2", "node3"]
+                .iter()
+                .map(|n| {
+                    let s = if latest.contains(n) {
+                        "LATEST"
+                    } else {
+                        "STREAMING|SYNC"
+                    };
+                    (n.to_string(), Some(s.to_string()))
+                })
+                .collect()
+        };
+        assert_eq!(
+            previous_primary(&ds(&["node1"]), "node2"),
+            Some("node1".into())
+        );
+        assert_eq!(previous_primary(&ds(&["node2"]), "node2"), None);
+        assert_eq!(previous_primary(&ds(&["node1", "node3"]), "node2"), None);
+        assert_eq!(previous_primary(&[("node1".into(), None)], "node2"), None);
     }
 }
