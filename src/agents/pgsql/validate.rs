@@ -120,7 +120,7 @@ pub fn check_parameters(cfg: &Config, clone: Promotable) -> Result<(), Failure> 
         return Ok(());
     };
     for other in failures {
-        tracing::error!("also: {}", other.reason);
+        tracing::warn!("also: {}", other.reason);
     }
     Err(first)
 }

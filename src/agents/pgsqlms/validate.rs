@@ -116,7 +116,7 @@ pub fn check_parameters(cfg: &Config, env: &OcfEnv, action: Action) -> Result<()
         None => Ok(()),
         Some(first) => {
             for other in failures {
-                tracing::error!("also: {}", other.reason);
+                tracing::warn!("also: {}", other.reason);
             }
             Err(first)
         }
