@@ -87,9 +87,12 @@ pub static ACTION_DOCS: &[ActionDoc] = &[
     ActionDoc {
         name: "validate-all",
         role: None,
-        text: "Checks the parameters on their own (level 0). With OCF_CHECK_LEVEL=10 it \
-               also checks this host: binaries, configuration file, data directory and the \
-               pgdba user.",
+        text: "Checks every rule on the parameters alone, at every level: malformed values, \
+               and what replication needs (master_ip, node_list, a promotable clone for \
+               async and sync; the clone only when Pacemaker passed the meta attributes, \
+               which pcs resource create does not), then that the pgdba user exists. With \
+               OCF_CHECK_LEVEL=10 it also checks this host: binaries, configuration file, \
+               data directory.",
     },
     ActionDoc {
         name: "methods",

@@ -192,6 +192,21 @@ impl OcfEnv {
         })
     }
 
+    /// Whether the resource's meta attributes were passed: any
+    /// `CRM_meta_*` but `timeout`. Pacemaker passes them for every action
+    /// it runs, and `crm_resource --validate --resource <id>` passes the
+    /// resource's (its XML attributes `class`, `type`..., and a clone's meta
+    /// attributes); `crm_resource --validate --class ... --agent ...` (what
+    /// `pcs resource create` runs) passes only `CRM_meta_timeout`, and a run
+    /// by hand usually nothing. Without them, nothing is known about the
+    /// clone (docs/compatibility.md, row 6a).
+    pub fn has_resource_meta(&self) -> bool {
+        self.reskeys
+            .keys()
+            .filter_map(|k| k.strip_prefix("CRM_meta_"))
+            .any(|k| k != "timeout")
+    }
+
     /// The operation's deadline: Pacemaker's timeout, else `advertised` (the
     /// meta-data's timeout for the action, when run by hand), else 60 s.
     pub fn deadline(&self, advertised: Option<Duration>) -> super::Deadline {
@@ -241,6 +256,17 @@ mod tests {
         assert!(env(&[("OCF_RESKEY_CRM_meta_promoted_max", "1")]).is_promotable());
         assert!(!env(&[("OCF_RESKEY_CRM_meta_master_max", "0")]).is_promotable());
         assert!(!env(&[]).is_promotable());
+    }
+
+    #[test]
+    fn resource_meta_is_any_meta_but_the_timeout() {
+        assert!(!env(&[]).has_resource_meta());
+        assert!(!env(&[("OCF_RESKEY_CRM_meta_timeout", "20000")]).has_resource_meta());
+        assert!(!env(&[("OCF_RESKEY_pgdata", "/srv/pg")]).has_resource_meta());
+        assert!(env(&[("OCF_RESKEY_CRM_meta_class", "ocf")]).has_resource_meta());
+        assert!(env(&[("OCF_RESKEY_CRM_meta_on_node", "node1")]).has_resource_meta());
+        let by_param = OcfEnv::from_vars([], &[("CRM_meta_notify".into(), "true".into())]);
+        assert!(by_param.has_resource_meta());
     }
 
     #[test]

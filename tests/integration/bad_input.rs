@@ -68,6 +68,13 @@ impl Case {
     fn promotable(self) -> Case {
         self.meta("promotable", "true")
     }
+    /// The meta attributes `crm_resource --validate --resource <id>` passes
+    /// for a primitive (its XML attributes): the clone is known, and it is
+    /// none. Without any meta attribute but the timeout (`pcs resource
+    /// create`, `crm_resource --validate --agent ...`), it is unknown.
+    fn primitive(self) -> Case {
+        self.meta("class", "ocf").meta("type", "pgsql")
+    }
 }
 
 /// Directories the cases point at, and the words `{...}` in a case that
@@ -399,8 +406,20 @@ fn cases() -> Vec<Case> {
         .param("rep_mode", "async")
         .param("master_ip", "192.0.2.1")
         .param("node_list", "node1 node2"),
+        // validate-all checks every rule on the parameters at every level
+        // (compat #6a); the clone only where the meta attributes were passed.
         Case::new(
-            "validate-all level 0, rep_mode=async without a promotable clone",
+            "validate-all level 0, rep_mode=async in a primitive",
+            "validate-all",
+            6,
+            Some("Replication(rep_mode=async or sync) requires Master/Slave configuration."),
+        )
+        .param("rep_mode", "async")
+        .param("master_ip", "192.0.2.1")
+        .param("node_list", "node1 node2")
+        .primitive(),
+        Case::new(
+            "validate-all level 0, rep_mode=async, no meta attributes (pcs resource create)",
             "validate-all",
             0,
             None,
@@ -409,7 +428,7 @@ fn cases() -> Vec<Case> {
         .param("master_ip", "192.0.2.1")
         .param("node_list", "node1 node2"),
         Case::new(
-            "validate-all level 10, rep_mode=async without a promotable clone",
+            "validate-all level 10, rep_mode=async in a primitive",
             "validate-all",
             6,
             Some("requires Master/Slave configuration"),
@@ -417,7 +436,106 @@ fn cases() -> Vec<Case> {
         .param("rep_mode", "async")
         .param("master_ip", "192.0.2.1")
         .param("node_list", "node1 node2")
+        .primitive()
         .env("OCF_CHECK_LEVEL", "10"),
+        Case::new(
+            "validate-all level 10, rep_mode=async, no meta attributes",
+            "validate-all",
+            0,
+            None,
+        )
+        .param("rep_mode", "async")
+        .param("master_ip", "192.0.2.1")
+        .param("node_list", "node1 node2")
+        .env("OCF_CHECK_LEVEL", "10"),
+        Case::new(
+            "validate-all level 0, rep_mode=sync without master_ip",
+            "validate-all",
+            6,
+            Some("master_ip can't be empty."),
+        )
+        .param("rep_mode", "sync")
+        .param("node_list", "node1 node2")
+        .promotable(),
+        Case::new(
+            "validate-all level 0, rep_mode=sync without master_ip, no meta attributes",
+            "validate-all",
+            6,
+            Some("master_ip can't be empty."),
+        )
+        .param("rep_mode", "sync")
+        .param("node_list", "node1 node2"),
+        Case::new(
+            "validate-all level 0, rep_mode=sync without master_ip, pgdba doesn't exist",
+            "validate-all",
+            6,
+            Some("master_ip can't be empty."),
+        )
+        .param("rep_mode", "sync")
+        .param("node_list", "node1 node2")
+        .param("pgdba", "no_such_user"),
+        Case::new(
+            "validate-all level 0, rep_mode=slave without master_ip",
+            "validate-all",
+            6,
+            Some("master_ip can't be empty."),
+        )
+        .param("rep_mode", "slave"),
+        Case::new(
+            "validate-all level 0, rep_mode=sync without node_list",
+            "validate-all",
+            6,
+            Some("node_list can't be empty."),
+        )
+        .param("rep_mode", "sync")
+        .param("master_ip", "192.0.2.1")
+        .promotable(),
+        Case::new(
+            "validate-all level 0, rep_mode=async with an empty node_list, no meta attributes",
+            "validate-all",
+            6,
+            Some("node_list can't be empty."),
+        )
+        .param("rep_mode", "async")
+        .param("master_ip", "192.0.2.1")
+        .param("node_list", ""),
+        Case::new(
+            "validate-all level 0, external_standby_node_list with rep_mode=async",
+            "validate-all",
+            6,
+            Some("external_standby_node_list requires rep_mode=sync."),
+        )
+        .param("rep_mode", "async")
+        .param("master_ip", "192.0.2.1")
+        .param("node_list", "node1 node2")
+        .param("external_standby_node_list", "ext1")
+        .promotable(),
+        Case::new(
+            "validate-all level 0, rep_mode=slave in a promotable clone",
+            "validate-all",
+            6,
+            Some("Replication(rep_mode=slave) does not support Master/Slave configuration."),
+        )
+        .param("rep_mode", "slave")
+        .param("master_ip", "192.0.2.1")
+        .promotable(),
+        Case::new(
+            "validate-all level 0, replication_slot_name with capitals and a dash",
+            "validate-all",
+            6,
+            Some("Invalid replication_slot_name(Bad-Name). only use lower case letters"),
+        )
+        .param("replication_slot_name", "Bad-Name"),
+        Case::new(
+            "validate-all level 0, monitor_password without monitor_user, rep_mode=sync \
+             without master_ip",
+            "validate-all",
+            6,
+            Some("monitor_user has to be set if monitor_password is set"),
+        )
+        .param("monitor_password", "secret")
+        .param("rep_mode", "sync")
+        .param("node_list", "node1 node2"),
         Case::new(
             "start, rep_mode=sync without master_ip",
             "start",
@@ -565,6 +683,75 @@ fn bad_input_table() {
         cases.len(),
         failures.join("\n")
     );
+}
+
+/// The quick starts' parameters (docs/quickstart-two-nodes.md,
+/// docs/quickstart-three-nodes.md, tests/cluster/cib/) pass validate-all at
+/// the default level in every context it runs in: `pcs resource create`
+/// (no meta attributes), `crm_resource --validate --resource` on the clone
+/// (the clone's meta attributes) and by hand. The rules of compat #6a must
+/// not refuse a configuration that works.
+#[test]
+fn quick_start_parameters_pass_validate_all_at_level_0() {
+    let pg = PgInstance::new();
+    let two_nodes: &[(&str, &str)] = &[
+        ("rep_mode", "sync"),
+        ("node_list", "node1 node2"),
+        ("master_ip", "10.77.0.201"),
+        ("repuser", "repuser"),
+        (
+            "primary_conninfo_opt",
+            "passfile=/var/lib/pgsql/pgpass keepalives_idle=60 keepalives_interval=5 \
+             keepalives_count=5",
+        ),
+        ("restore_command", "cp /var/lib/pgsql/archive/%f %p"),
+        ("tmpdir", "/var/lib/pgsql/tmp"),
+        ("restart_on_promote", "true"),
+    ];
+    let three_nodes: &[(&str, &str)] = &[
+        ("rep_mode", "sync"),
+        ("node_list", "node1 node2 node3"),
+        ("master_ip", "10.77.0.201"),
+        ("repuser", "repuser"),
+        ("primary_conninfo_opt", "passfile=/var/lib/pgsql/pgpass"),
+        ("restore_command", "cp /var/lib/pgsql/archive/%f %p"),
+        ("tmpdir", "/var/lib/pgsql/tmp"),
+        ("check_wal_receiver", "true"),
+    ];
+    let stand_alone: &[(&str, &str)] = &[];
+    let clone_meta: &[(&str, &str)] = &[
+        ("class", "ocf"),
+        ("provider", "upfront"),
+        ("type", "pgsql"),
+        ("promotable", "true"),
+        ("promoted_max", "1"),
+        ("promoted_node_max", "1"),
+        ("clone_max", "2"),
+        ("clone_node_max", "1"),
+        ("notify", "true"),
+    ];
+    for (name, params) in [
+        ("two nodes", two_nodes),
+        ("three nodes", three_nodes),
+        ("stand-alone", stand_alone),
+    ] {
+        for (context, meta) in [("pcs resource create", &[][..]), ("the clone", clone_meta)] {
+            if params.is_empty() && !meta.is_empty() {
+                continue;
+            }
+            let mut a = Agent::ours().on(&pg).env_remove("OCF_CHECK_LEVEL");
+            for (k, v) in params {
+                a = a.param(k, v);
+            }
+            for (k, v) in meta {
+                a = a.meta(k, v);
+            }
+            let out = a.run("validate-all");
+            assert_eq!(out.code, 0, "{name}, {context}: {out:?}");
+            assert_eq!(out.exit_reason(), None, "{name}, {context}: {out:?}");
+        }
+    }
+    assert!(!pg.is_running());
 }
 
 /// Runs our binary with `args` before the action, as an operator would.

@@ -455,6 +455,74 @@ fn promote_demote_without_replication_match_stock() {
     );
 }
 
+fn sync_without_master_ip(a: Agent) -> Agent {
+    promotable(
+        a.param("rep_mode", "sync")
+            .param("node_list", "node1 node2"),
+    )
+}
+
+fn sync_without_node_list(a: Agent) -> Agent {
+    promotable(a.param("rep_mode", "sync").param("master_ip", "192.0.2.1"))
+}
+
+fn slave_in_a_promotable_clone(a: Agent) -> Agent {
+    promotable(a.param("rep_mode", "slave").param("master_ip", "192.0.2.1"))
+}
+
+fn bad_slot_name(a: Agent) -> Agent {
+    a.param("replication_slot_name", "Bad-Name")
+}
+
+/// A replication configuration that works once in a promotable clone, as
+/// `pcs resource create` validates it: no meta attribute but the timeout.
+fn async_without_meta_attributes(a: Agent) -> Agent {
+    a.param("rep_mode", "async")
+        .param("master_ip", "192.0.2.1")
+        .param("node_list", "node1 node2")
+}
+
+/// validate-all with a configuration that cannot work: the stock agent
+/// runs its whole validation for validate-all, ours the rules on the
+/// parameters (compat #6a), and both refuse with 6. They differ where the
+/// meta attributes were not passed: the stock agent then calls the resource
+/// a primitive, ours does not judge the clone.
+#[test]
+fn validate_all_parameter_rules_match_stock() {
+    const CLONE_UNKNOWN: Divergence = Divergence {
+        ours: 0,
+        stock: 6,
+        why: "compat #6a: no meta attributes, the clone is not judged by validate-all",
+    };
+    differential(
+        "validate-all, parameter rules",
+        &[
+            with(
+                run("sync without master_ip", "validate-all", 6),
+                sync_without_master_ip,
+            ),
+            with(
+                run("sync without node_list", "validate-all", 6),
+                sync_without_node_list,
+            ),
+            with(
+                run("slave in a promotable clone", "validate-all", 6),
+                slave_in_a_promotable_clone,
+            ),
+            with(run("bad slot name", "validate-all", 6), bad_slot_name),
+            diverging(
+                with(
+                    run("async, no meta attributes", "validate-all", 6),
+                    async_without_meta_attributes,
+                ),
+                CLONE_UNKNOWN,
+            ),
+            // No start afterwards: the stock agent's validation has added
+            // an include of a file start creates to postgresql.conf (#29i).
+        ],
+    );
+}
+
 /// The values of every `<tag name="...` occurrence, in a simple string scan.
 fn names(xml: &str, tag: &str) -> BTreeSet<String> {
     let needle = format!("<{tag} name=\"");

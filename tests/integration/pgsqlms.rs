@@ -775,6 +775,50 @@ fn pgsqlms_bad_input_matrix_against_stock_paf() {
             "pgport is not a port number",
             Some("compat PAF-12: pgport validated"),
         ),
+        // validate-all where Pacemaker passes no meta attributes but the
+        // timeout (pcs resource create, crm_resource --validate --agent):
+        // the clone is not judged.
+        case(
+            "no meta attributes (pcs resource create)",
+            "validate-all",
+            |a| {
+                [
+                    "notify",
+                    "master_max",
+                    "promoted_max",
+                    "clone_max",
+                    "on_node",
+                ]
+                .iter()
+                .fold(a, |a, m| a.env_remove(&format!("OCF_RESKEY_CRM_meta_{m}")))
+            },
+            0,
+            5,
+            "",
+            Some("compat PAF-26: the clone is not judged without meta attributes"),
+        ),
+        // The parameters before the host.
+        case(
+            "maxlag abc, pgdata missing",
+            "validate-all",
+            |a| {
+                a.param("maxlag", "abc")
+                    .param("pgdata", "/nonexistent/pgra")
+            },
+            5,
+            2,
+            "maxlag is not a number",
+            Some("compat PAF-26: parameters judged before the data directory"),
+        ),
+        case(
+            "start_opts unbalanced",
+            "validate-all",
+            |a| a.param("start_opts", "-c 'x"),
+            6,
+            2,
+            "start_opts \"-c 'x\" cannot be split",
+            Some("compat PAF-26: start_opts judged as a parameter (PAF: postgres -C fails)"),
+        ),
         // V12
         case("status", "status", |a| a, 3, 3, "", None),
         case("unknown action", "frobnicate", |a| a, 3, 3, "", None),

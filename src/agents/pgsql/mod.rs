@@ -82,6 +82,17 @@ fn run(action: Action, env: OcfEnv, program: &str) -> ActionResult {
     };
     let probe = action == Action::Monitor && env.interval_ms() == 0;
 
+    // The rules on the parameters alone, at every level: validate-all below
+    // level 10 checks them first (they are the same on every node, and
+    // `pcs resource create` runs it where PostgreSQL may not be installed);
+    // level 10 runs them in the reference's place.
+    let clone = validate::Promotable::of(&env, action);
+    let level10 = action != Action::ValidateAll || env.check_level >= 10;
+    if !level10 {
+        validate::check_monitor_credentials(&cfg)?;
+        validate::check_parameters(&cfg, clone)?;
+    }
+
     // Level 0. The reference maps its failures to "stopped" for stop (0),
     // monitor and status (7), assuming nothing can run without the user. We
     // look first: a server that does run is stopped (stop) or reported
@@ -108,9 +119,8 @@ fn run(action: Action, env: OcfEnv, program: &str) -> ActionResult {
 
     // Level 10: for every action but validate-all, which runs it only when
     // asked for with OCF_CHECK_LEVEL=10.
-    let level10 = action != Action::ValidateAll || env.check_level >= 10;
     let facts = if level10 {
-        match validate::level10(&cfg, &env, &dba, probe) {
+        match validate::level10(&cfg, &env, clone, &dba, probe) {
             Ok(f) => f,
             Err(f) => return validation_failed(action, f, &cfg, &dba, &env, deadline),
         }

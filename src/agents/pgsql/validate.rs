@@ -1,18 +1,22 @@
-//! Validation of the `pgsql` personality, at the reference's two levels.
+//! Validation of the `pgsql` personality, at two levels.
 //!
 //! Level 0 (what `validate-all` does by default, and what `pcs resource create`
 //! runs on nodes that may not even have PostgreSQL): the parameters make sense
-//! on their own. Level 10 (before every other action): this host can run the
-//! resource - binaries, configuration file, data directory. The checks, their
-//! order and their exit codes follow the reference, and the side
-//! effects of the reference's level 10 (editing postgresql.conf, creating
-//! tmpdir) are left to the replication code that needs them.
+//! on their own. Every rule that needs nothing but the parameters and the
+//! meta attributes is in `parameter_rules`, a pure function that runs at every
+//! level, so a configuration that cannot work is refused when it is created
+//! (docs/compatibility.md, row 6a). Level 10 (before every other action): this
+//! host can run the resource - binaries, configuration file, data directory,
+//! the PostgreSQL version the parameters need. The checks, their order and
+//! their exit codes follow the reference, and the side effects of the
+//! reference's validation (editing postgresql.conf, creating tmpdir) are left
+//! to the replication code that needs them.
 
 use std::path::PathBuf;
 
 use super::config::{Config, RepMode};
 use crate::ocf::OcfRc;
-use crate::ocf::{Failure, OcfEnv};
+use crate::ocf::{Action, Failure, OcfEnv};
 use crate::os::process::find_executable;
 use crate::os::OsUser;
 use crate::pg::controldata::ControlData;
@@ -27,6 +31,98 @@ pub struct HostFacts {
     /// socketdir as configured, or (PostgreSQL < 9.3) taken from
     /// `unix_socket_directory` in the configuration file.
     pub socketdir: Option<PathBuf>,
+}
+
+/// What the environment says about the clone the resource is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Promotable {
+    Yes,
+    No,
+    /// `validate-all` without the resource's meta attributes (`pcs resource
+    /// create`, `crm_resource --validate --agent ...`, a run by hand): the
+    /// clone cannot be seen, so it is not judged.
+    Unknown,
+}
+
+impl Promotable {
+    /// Every action Pacemaker runs comes with the meta attributes, so there
+    /// their absence means a primitive, as for the reference. Only
+    /// `validate-all` may run where they cannot be known
+    /// (`OcfEnv::has_resource_meta`).
+    pub fn of(env: &OcfEnv, action: Action) -> Promotable {
+        if env.is_promotable() {
+            Promotable::Yes
+        } else if action == Action::ValidateAll && !env.has_resource_meta() {
+            Promotable::Unknown
+        } else {
+            Promotable::No
+        }
+    }
+}
+
+/// Every rule about the parameters that needs no host fact (no file,
+/// program, user or server), in the reference's order: what `validate-all`
+/// checks at every level, and level 10 before every other action. Every
+/// failure, the first one being the one to report.
+pub fn parameter_rules(cfg: &Config, clone: Promotable) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    let rep = cfg.rep_mode;
+    if (rep.is_replication() || rep == RepMode::Slave) && cfg.master_ip.is_empty() {
+        failures.push(Failure::configured("master_ip can't be empty."));
+    }
+    if rep.is_replication() {
+        if clone == Promotable::No {
+            failures.push(Failure::configured(
+                "Replication(rep_mode=async or sync) requires Master/Slave configuration.",
+            ));
+        }
+        if !cfg.external_standby_node_list.is_empty() && rep != RepMode::Sync {
+            failures.push(Failure::configured(
+                "external_standby_node_list requires rep_mode=sync.",
+            ));
+        }
+        // With the original upfront agent's `primary`, the nodes are the
+        // cluster's (that agent had no node_list).
+        if cfg.node_list.is_empty() && !cfg.node_list_from_cluster() {
+            failures.push(Failure::configured("node_list can't be empty."));
+        }
+    }
+    if rep == RepMode::Slave && clone == Promotable::Yes {
+        failures.push(Failure::configured(
+            "Replication(rep_mode=slave) does not support Master/Slave configuration.",
+        ));
+    }
+    if !cfg
+        .replication_slot_name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        failures.push(Failure::configured(format!(
+            "Invalid replication_slot_name({}). only use lower case letters, numbers, \
+             and the underscore character.",
+            cfg.replication_slot_name
+        )));
+    }
+    failures
+}
+
+/// `parameter_rules` as a check: the first failure, the others logged (so
+/// that one `validate-all` shows everything to fix).
+pub fn check_parameters(cfg: &Config, clone: Promotable) -> Result<(), Failure> {
+    let mut failures = parameter_rules(cfg, clone).into_iter();
+    let Some(first) = failures.next() else {
+        if clone == Promotable::Unknown && cfg.rep_mode != RepMode::None {
+            tracing::info!(
+                "No meta attributes were passed: whether the resource is a promotable clone \
+                 is checked when Pacemaker runs it"
+            );
+        }
+        return Ok(());
+    };
+    for other in failures {
+        tracing::warn!("also: {}", other.reason);
+    }
+    Err(first)
 }
 
 /// Level 0, first half: the PostgreSQL user exists.
@@ -95,6 +191,7 @@ pub async fn rewindable(
 pub fn level10(
     cfg: &Config,
     env: &OcfEnv,
+    clone: Promotable,
     dba: &OsUser,
     probe: bool,
 ) -> Result<HostFacts, Failure> {
@@ -158,7 +255,7 @@ pub fn level10(
         )));
     }
 
-    replication_checks(cfg, env, &facts, probe)?;
+    replication_checks(cfg, clone, &facts, probe)?;
     upfront_checks(cfg, &facts)?;
     Ok(facts)
 }
@@ -212,48 +309,24 @@ fn version_matches(want: &str, have: PgVersion) -> bool {
     want == have || (have.split('.').count() == 1 && want.split('.').next() == Some(&have))
 }
 
-/// The parameter checks of replication and slave mode (the reference's
-/// validation steps for rep_mode and master_ip),
-/// without their file-system side effects.
+/// The checks of replication and slave mode that need this host's
+/// PostgreSQL version, around the parameter rules (the reference's order;
+/// its file-system side effects are left out).
 fn replication_checks(
     cfg: &Config,
-    env: &OcfEnv,
+    clone: Promotable,
     facts: &HostFacts,
     probe: bool,
 ) -> Result<(), Failure> {
     let rep = cfg.rep_mode;
-    if rep.is_replication() || rep == RepMode::Slave {
-        if facts.version.is_some_and(|v| !v.at_least(9, 1)) {
-            return Err(Failure::installed(
-                "Replication mode needs PostgreSQL 9.1 or higher.",
-            ));
-        }
-        if cfg.master_ip.is_empty() {
-            return Err(Failure::configured("master_ip can't be empty."));
-        }
-    }
-    if rep.is_replication() {
-        if !env.is_promotable() {
-            return Err(Failure::configured(
-                "Replication(rep_mode=async or sync) requires Master/Slave configuration.",
-            ));
-        }
-        if !cfg.external_standby_node_list.is_empty() && rep != RepMode::Sync {
-            return Err(Failure::configured(
-                "external_standby_node_list requires rep_mode=sync.",
-            ));
-        }
-        // With the original upfront agent's `primary`, the nodes are the
-        // cluster's (that agent had no node_list).
-        if cfg.node_list.is_empty() && !cfg.node_list_from_cluster() {
-            return Err(Failure::configured("node_list can't be empty."));
-        }
-    }
-    if rep == RepMode::Slave && env.is_promotable() {
-        return Err(Failure::configured(
-            "Replication(rep_mode=slave) does not support Master/Slave configuration.",
+    if (rep.is_replication() || rep == RepMode::Slave)
+        && facts.version.is_some_and(|v| !v.at_least(9, 1))
+    {
+        return Err(Failure::installed(
+            "Replication mode needs PostgreSQL 9.1 or higher.",
         ));
     }
+    check_parameters(cfg, clone)?;
     if !cfg.replication_slot_name.is_empty() {
         match facts.version {
             Some(v) if !v.at_least(9, 4) => {
@@ -274,17 +347,155 @@ fn replication_checks(
                 )))
             }
         }
-        if !cfg
-            .replication_slot_name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
-            return Err(Failure::configured(format!(
-                "Invalid replication_slot_name({}). only use lower case letters, numbers, \
-                 and the underscore character.",
-                cfg.replication_slot_name
-            )));
-        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Config {
+        Config::from_env(&OcfEnv::from_params(pairs)).unwrap()
+    }
+
+    fn reasons(pairs: &[(&str, &str)], clone: Promotable) -> Vec<String> {
+        parameter_rules(&cfg(pairs), clone)
+            .into_iter()
+            .inspect(|f| assert_eq!(f.rc, OcfRc::ErrConfigured, "{}", f.reason))
+            .map(|f| f.reason)
+            .collect()
+    }
+
+    type Pairs = Vec<(&'static str, &'static str)>;
+
+    const SYNC: &[(&str, &str)] = &[
+        ("rep_mode", "sync"),
+        ("master_ip", "192.0.2.1"),
+        ("node_list", "node1 node2"),
+    ];
+
+    #[test]
+    fn the_quick_starts_pass() {
+        // docs/quickstart-two-nodes.md and the test cluster's CIB.
+        for clone in [Promotable::Yes, Promotable::Unknown] {
+            assert!(reasons(SYNC, clone).is_empty());
+            let mut a = SYNC.to_vec();
+            a[0] = ("rep_mode", "async");
+            assert!(reasons(&a, clone).is_empty());
+        }
+        assert!(reasons(&[], Promotable::No).is_empty());
+        assert!(reasons(&[], Promotable::Unknown).is_empty());
+        let slave = [("rep_mode", "slave"), ("master_ip", "192.0.2.1")];
+        assert!(reasons(&slave, Promotable::No).is_empty());
+        assert!(reasons(&slave, Promotable::Unknown).is_empty());
+        let slot = [("replication_slot_name", "pgsql_slot_1")];
+        assert!(reasons(&slot, Promotable::No).is_empty());
+    }
+
+    #[test]
+    fn each_rule_fires_with_its_reason() {
+        let with = |k: &'static str, v: &'static str| {
+            let mut a: Vec<(&str, &str)> = SYNC.iter().filter(|(n, _)| *n != k).copied().collect();
+            a.push((k, v));
+            a
+        };
+        let cases: Vec<(Pairs, Promotable, &str)> = vec![
+            (
+                with("master_ip", ""),
+                Promotable::Yes,
+                "master_ip can't be empty.",
+            ),
+            (
+                vec![("rep_mode", "slave")],
+                Promotable::No,
+                "master_ip can't be empty.",
+            ),
+            (
+                SYNC.to_vec(),
+                Promotable::No,
+                "Replication(rep_mode=async or sync) requires Master/Slave configuration.",
+            ),
+            (
+                with("rep_mode", "async")
+                    .into_iter()
+                    .chain([("external_standby_node_list", "ext1")])
+                    .collect(),
+                Promotable::Yes,
+                "external_standby_node_list requires rep_mode=sync.",
+            ),
+            (
+                with("node_list", " "),
+                Promotable::Yes,
+                "node_list can't be empty.",
+            ),
+            (
+                vec![("rep_mode", "slave"), ("master_ip", "192.0.2.1")],
+                Promotable::Yes,
+                "Replication(rep_mode=slave) does not support Master/Slave configuration.",
+            ),
+            (
+                vec![("replication_slot_name", "Bad-Name")],
+                Promotable::No,
+                "Invalid replication_slot_name(Bad-Name). only use lower case letters, \
+                 numbers, and the underscore character.",
+            ),
+        ];
+        for (pairs, clone, want) in cases {
+            assert_eq!(reasons(&pairs, clone), vec![want.to_string()], "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn every_failure_in_the_reference_order() {
+        let got = reasons(
+            &[
+                ("rep_mode", "async"),
+                ("external_standby_node_list", "ext1"),
+                ("replication_slot_name", "X"),
+            ],
+            Promotable::No,
+        );
+        let want = [
+            "master_ip can't be empty.",
+            "requires Master/Slave configuration",
+            "external_standby_node_list requires rep_mode=sync.",
+            "node_list can't be empty.",
+            "Invalid replication_slot_name(X)",
+        ];
+        assert_eq!(got.len(), want.len(), "{got:?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(g.contains(w), "{g} / {w}");
+        }
+        let first = check_parameters(&cfg(&[("rep_mode", "sync")]), Promotable::No);
+        assert_eq!(first.unwrap_err().reason, "master_ip can't be empty.");
+    }
+
+    #[test]
+    fn an_unknown_clone_is_not_judged() {
+        // The upfront agent's `primary`: the nodes are the cluster's.
+        let up = reasons(super::super::upfront::TUTORIAL_BLOCK, Promotable::Unknown);
+        assert!(up.is_empty(), "{up:?}");
+        let env = |pairs: &[(&str, &str)]| {
+            OcfEnv::from_vars(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
+                &[],
+            )
+        };
+        let v = Action::ValidateAll;
+        let bare = env(&[("CRM_meta_timeout", "20000")]);
+        assert_eq!(Promotable::of(&bare, v), Promotable::Unknown);
+        assert_eq!(Promotable::of(&bare, Action::Start), Promotable::No);
+        // crm_resource --validate --resource: the primitive's XML attributes.
+        let primitive = env(&[("CRM_meta_class", "ocf"), ("CRM_meta_type", "pgsql")]);
+        assert_eq!(Promotable::of(&primitive, v), Promotable::No);
+        let clone = env(&[("CRM_meta_class", "ocf"), ("CRM_meta_promotable", "true")]);
+        assert_eq!(Promotable::of(&clone, v), Promotable::Yes);
+        assert_eq!(
+            Promotable::of(&env(&[("CRM_meta_promoted_max", "1")]), v),
+            Promotable::Yes
+        );
+    }
 }

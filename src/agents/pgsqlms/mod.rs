@@ -153,6 +153,17 @@ fn run(action: Action, env: OcfEnv) -> ActionResult {
     let cfg = Config::from_env(&env);
     block_on(async move {
         let probe = action == Action::Monitor && env.interval_ms() == 0;
+        // validate-all judges the parameters before the host (validate.rs);
+        // every other action in PAF's order, after the directories.
+        if action == Action::ValidateAll {
+            validate::check_parameters(&cfg, &env, action)?;
+            if !env.has_resource_meta() {
+                tracing::info!(
+                    "No meta attributes were passed: notify=true and promoted-max=1 are \
+                     checked when Pacemaker runs the resource"
+                );
+            }
+        }
         let version = match validate::directories(&cfg) {
             Ok(v) => v,
             Err(f) => return absent(action, probe, f, &cfg),
@@ -173,7 +184,8 @@ fn run(action: Action, env: OcfEnv) -> ActionResult {
             None
         };
         let checked =
-            validate::validate_all(&cfg, &env, &node, version, deadline, early.as_ref()).await;
+            validate::validate_all(&cfg, &env, action, &node, version, deadline, early.as_ref())
+                .await;
         let checked = match checked {
             Ok(c) => c,
             Err(f) => match invalid(action, probe, f, &cfg, version) {

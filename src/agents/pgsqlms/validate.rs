@@ -1,7 +1,10 @@
 //! PAF's checks, run before every action.
 //!
-//! Order and exit codes follow PAF, so the first problem reported is the one
-//! PAF reports and scripts grepping exit reasons keep working. Two things
+//! Exit codes follow PAF, and so does the order, but for one thing: the
+//! rules on the parameters alone (`parameter_rules`, a pure function) come
+//! first, and `validate-all` checks them before anything on the host, so
+//! that `pcs resource create` on a node without the data directory still
+//! names a wrong parameter (docs/compatibility.md, PAF-26). Other things
 //! differ on purpose: node names in `primary_conninfo` and in the recovery
 //! template are compared as values, not as regular expressions
 //! (`pg/conninfo.rs`), and the PostgreSQL user is looked up before the
@@ -13,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::config::Config;
-use crate::ocf::{Deadline, Failure, OcfEnv, OcfRc};
+use crate::ocf::{Action, Deadline, Failure, OcfEnv, OcfRc};
 use crate::os::{Cmd, OsUser};
 use crate::pg::{conf, conninfo};
 use crate::pg::{PgVersion, Session, SqlError};
@@ -51,6 +54,80 @@ pub fn notify_is_true(v: Option<&str>) -> bool {
             "true" | "on" | "yes" | "y" | "1"
         )
     })
+}
+
+/// Every rule about the parameters and meta attributes that needs nothing
+/// from the host, in PAF's order; the first failure is the one to report.
+/// `validate-all` without the resource's meta attributes (`pcs resource
+/// create`, `crm_resource --validate --agent ...`, a run by hand) cannot see
+/// the clone, so `notify` and `promoted-max` are not judged there
+/// (`OcfEnv::has_resource_meta`); every action Pacemaker runs has them.
+pub fn parameter_rules(cfg: &Config, env: &OcfEnv, action: Action) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    let feature_set = env.param("crm_feature_set").unwrap_or("");
+    if version_cmp(feature_set, "3.0.9") != Some(Ordering::Greater) {
+        failures.push(Failure::installed(format!(
+            "PAF v2.3.0 is compatible with Pacemaker 1.1.13 and greater (crm_feature_set \
+             is \"{feature_set}\", more than 3.0.9 is needed)"
+        )));
+    }
+    let clone_known = action != Action::ValidateAll || env.has_resource_meta();
+    if clone_known && !notify_is_true(env.meta("notify")) {
+        failures.push(Failure::installed(
+            "You must set meta parameter notify=true for your \"master\" resource",
+        ));
+    }
+    // promoted-max (Pacemaker 2.1) or its legacy twin master-max.
+    let max = env.meta("promoted_max").or_else(|| env.meta("master_max"));
+    if clone_known && max != Some("1") {
+        failures.push(Failure::installed(
+            "You must set meta parameter master-max=1 for your \"master\" resource \
+             (promoted-max=1)",
+        ));
+    }
+    if cfg.maxlag.is_none() {
+        failures.push(Failure::installed(format!(
+            "maxlag is not a number: \"{}\"",
+            cfg.maxlag_text
+        )));
+    }
+    if cfg.pgport.is_none() {
+        failures.push(Failure::configured(format!(
+            "pgport is not a port number: \"{}\"",
+            cfg.pgport_text
+        )));
+    }
+    if cfg.rejoin.is_none() {
+        failures.push(Failure::configured(format!(
+            "Invalid rejoin: '{}' (use off, safe or rewind)",
+            cfg.rejoin_text
+        )));
+    }
+    if let Err(e) = shell_words::split(&cfg.start_opts) {
+        failures.push(start_opts_unsplittable(cfg, e));
+    }
+    failures
+}
+
+/// `parameter_rules` as a check: the first failure, the others logged.
+pub fn check_parameters(cfg: &Config, env: &OcfEnv, action: Action) -> Result<(), Failure> {
+    let mut failures = parameter_rules(cfg, env, action).into_iter();
+    match failures.next() {
+        None => Ok(()),
+        Some(first) => {
+            for other in failures {
+                tracing::warn!("also: {}", other.reason);
+            }
+            Err(first)
+        }
+    }
+}
+
+fn start_opts_unsplittable(cfg: &Config, e: shell_words::ParseError) -> Failure {
+    Failure::configured(format!(
+        "start_opts \"{}\" cannot be split into arguments: {e}",
+        cfg.start_opts
+    ))
 }
 
 /// What the checks learnt, for the actions.
@@ -125,12 +202,7 @@ async fn show_setting(
     if let Some(v) = served.and_then(|m| m.get(guc)) {
         return Ok(v.clone());
     }
-    let opts = shell_words::split(&cfg.start_opts).map_err(|e| {
-        Failure::configured(format!(
-            "start_opts \"{}\" cannot be split into arguments: {e}",
-            cfg.start_opts
-        ))
-    })?;
+    let opts = shell_words::split(&cfg.start_opts).map_err(|e| start_opts_unsplittable(cfg, e))?;
     let out = Cmd::new(cfg.bin("postgres"))
         .args(["-C", guc, "-D"])
         .arg(&cfg.pgdata)
@@ -277,31 +349,13 @@ pub struct Early {
 pub async fn validate_all(
     cfg: &Config,
     env: &OcfEnv,
+    action: Action,
     node: &str,
     version: PgVersion,
     deadline: Deadline,
     early: Option<&Early>,
 ) -> Result<Checked, Failure> {
-    let feature_set = env.param("crm_feature_set").unwrap_or("");
-    if version_cmp(feature_set, "3.0.9") != Some(Ordering::Greater) {
-        return Err(Failure::installed(format!(
-            "PAF v2.3.0 is compatible with Pacemaker 1.1.13 and greater (crm_feature_set \
-             is \"{feature_set}\", more than 3.0.9 is needed)"
-        )));
-    }
-    if !notify_is_true(env.meta("notify")) {
-        return Err(Failure::installed(
-            "You must set meta parameter notify=true for your \"master\" resource",
-        ));
-    }
-    // promoted-max (Pacemaker 2.1) or its legacy twin master-max.
-    let max = env.meta("promoted_max").or_else(|| env.meta("master_max"));
-    if max != Some("1") {
-        return Err(Failure::installed(
-            "You must set meta parameter master-max=1 for your \"master\" resource \
-             (promoted-max=1)",
-        ));
-    }
+    check_parameters(cfg, env, action)?;
 
     let found = match early {
         Some(e) => Ok(Some(e.user.clone())),
@@ -359,24 +413,6 @@ pub async fn validate_all(
         check_template(&cfg.recovery_template, node)?;
     }
 
-    if cfg.maxlag.is_none() {
-        return Err(Failure::installed(format!(
-            "maxlag is not a number: \"{}\"",
-            cfg.maxlag_text
-        )));
-    }
-    if cfg.pgport.is_none() {
-        return Err(Failure::configured(format!(
-            "pgport is not a port number: \"{}\"",
-            cfg.pgport_text
-        )));
-    }
-    if cfg.rejoin.is_none() {
-        return Err(Failure::configured(format!(
-            "Invalid rejoin: '{}' (use off, safe or rewind)",
-            cfg.rejoin_text
-        )));
-    }
     if !version.at_least(9, 3) {
         return Err(Failure::installed("Require 9.3 and more"));
     }
@@ -477,6 +513,125 @@ mod tests {
         assert!(got.contains_key(ci));
         let got = settings_as_postgres_c(&[f(None, "", true, "1"), s(ci, "default", "", "")]);
         assert!(got.is_empty());
+    }
+
+    /// What Pacemaker passes to every action of the quick start's clone
+    /// (docs/quickstart-paf.md).
+    const CLUSTER: &[(&str, &str)] = &[
+        ("crm_feature_set", "3.16.2"),
+        ("CRM_meta_timeout", "20000"),
+        ("CRM_meta_notify", "true"),
+        ("CRM_meta_promoted_max", "1"),
+        ("CRM_meta_master_max", "1"),
+        ("CRM_meta_on_node", "srv1"),
+    ];
+
+    fn rules(pairs: &[(&str, &str)], action: Action) -> Vec<String> {
+        let env = OcfEnv::from_vars(
+            pairs
+                .iter()
+                .map(|(k, v)| (format!("OCF_RESKEY_{k}"), v.to_string())),
+            &[],
+        );
+        parameter_rules(&Config::from_env(&env), &env, action)
+            .into_iter()
+            .map(|f| format!("{} {}", f.rc as i32, f.reason))
+            .collect()
+    }
+
+    type Pairs = Vec<(&'static str, &'static str)>;
+
+    fn without(keys: &[&str]) -> Pairs {
+        let mut v: Vec<_> = CLUSTER.to_vec();
+        v.retain(|(k, _)| !keys.contains(k));
+        v
+    }
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Pairs {
+        let mut v = CLUSTER.to_vec();
+        v.extend_from_slice(extra);
+        v
+    }
+
+    #[test]
+    fn valid_parameters_pass() {
+        let start = with(&[("pgdata", "/var/lib/postgresql/15/main"), ("maxlag", "1e6")]);
+        assert!(rules(&start, Action::Start).is_empty());
+        assert!(rules(&start, Action::ValidateAll).is_empty());
+        // pcs resource create: crm_resource --validate --agent passes the
+        // parameters, CRM_meta_timeout and crm_feature_set, nothing more.
+        let pcs = [("crm_feature_set", "3.16.2"), ("CRM_meta_timeout", "20000")];
+        assert!(rules(&pcs, Action::ValidateAll).is_empty());
+    }
+
+    #[test]
+    fn each_rule_fires() {
+        let v = Action::ValidateAll;
+        let cases: Vec<(Pairs, Action, &str)> = vec![
+            (
+                without(&["crm_feature_set"]),
+                v,
+                "5 PAF v2.3.0 is compatible",
+            ),
+            (
+                without(&["CRM_meta_notify"]),
+                v,
+                "5 You must set meta parameter notify=true",
+            ),
+            (
+                without(&["CRM_meta_promoted_max", "CRM_meta_master_max"]),
+                v,
+                "5 You must set meta parameter master-max=1",
+            ),
+            (
+                with(&[("CRM_meta_promoted_max", "2")]),
+                Action::Monitor,
+                "5 You must set meta parameter master-max=1",
+            ),
+            (
+                with(&[("maxlag", "abc")]),
+                v,
+                "5 maxlag is not a number: \"abc\"",
+            ),
+            (
+                with(&[("pgport", "x")]),
+                v,
+                "6 pgport is not a port number: \"x\"",
+            ),
+            (with(&[("rejoin", "never")]), v, "6 Invalid rejoin: 'never'"),
+            (
+                with(&[("start_opts", "-c 'x")]),
+                v,
+                "6 start_opts \"-c 'x\" cannot be split",
+            ),
+        ];
+        for (pairs, action, want) in cases {
+            let got = rules(&pairs, action);
+            assert_eq!(got.len(), 1, "{pairs:?}: {got:?}");
+            assert!(got[0].starts_with(want), "{pairs:?}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn the_clone_is_judged_only_when_its_meta_attributes_are_known() {
+        let bare = [("crm_feature_set", "3.16.2"), ("CRM_meta_timeout", "20000")];
+        // Pacemaker's own actions always carry them: absent means wrong.
+        let got = rules(&bare, Action::Start);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0].contains("notify=true") && got[1].contains("master-max=1"));
+        // crm_resource --validate --resource: the primitive's XML
+        // attributes, so the clone is known (here: not one).
+        let primitive = [
+            ("crm_feature_set", "3.16.2"),
+            ("CRM_meta_class", "ocf"),
+            ("CRM_meta_type", "pgsqlms"),
+        ];
+        assert_eq!(rules(&primitive, Action::ValidateAll).len(), 2);
+        // All failures, in PAF's order.
+        let got = rules(&[("maxlag", "x"), ("pgport", "y")], Action::ValidateAll);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[0].contains("PAF v2.3.0") && got[1].contains("maxlag"));
+        assert!(got[2].contains("pgport"));
     }
 
     #[test]
