@@ -81,6 +81,23 @@ pub fn end_from_output(stderr: &str) -> Result<Lsn, String> {
         .ok_or_else(|| format!("unexpected pg_waldump message: {}", line.trim()))
 }
 
+/// The newest timeline among WAL file names (`<tli 8 hex>...` segments,
+/// `<tli>.history`, `.partial` files).
+pub fn newest_timeline<S: AsRef<str>>(names: &[S]) -> Option<u32> {
+    names
+        .iter()
+        .filter_map(|n| {
+            let n = n.as_ref();
+            let hex = n.get(..8)?;
+            let rest = &n[8..];
+            let wal = rest.len() >= 16 && rest[..16].chars().all(|c| c.is_ascii_hexdigit());
+            (wal || rest == ".history")
+                .then(|| u32::from_str_radix(hex, 16).ok())
+                .flatten()
+        })
+        .max()
+}
+
 /// Where the WAL of the stopped data directory `datadir` ends on
 /// `timeline`, reading from `start` (its last checkpoint's REDO point).
 /// Only XLOG records are printed (PostgreSQL 13+: none), so that a long
@@ -94,6 +111,18 @@ pub async fn end_of_wal(
     major: u32,
     deadline: Deadline,
 ) -> Result<Lsn, String> {
+    // A primary killed soon after its own promotion has WAL on a newer
+    // timeline than its last checkpoint's: reading `timeline` alone would
+    // stop at the switch and miss everything after it.
+    let names: Vec<String> = std::fs::read_dir(datadir.join("pg_wal"))
+        .map_err(|e| format!("cannot list {}: {e}", datadir.join("pg_wal").display()))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    if let Some(newer) = newest_timeline(&names).filter(|t| *t > timeline) {
+        return Err(format!(
+            "its WAL goes on to timeline {newer}, after its last checkpoint's timeline {timeline}"
+        ));
+    }
     let cmd = dump(tool, datadir, timeline, start).run_as(user);
     let cmd = if major >= 13 {
         cmd.arg("--quiet")
@@ -136,6 +165,20 @@ mod tests {
         let stale = "pg_waldump: error: error in WAL record at 0/5000060: record with \
                      incorrect prev-link 0/2000100 at 0/50000D8";
         assert_eq!(end_from_output(stale), Ok(lsn("0/50000D8")));
+    }
+
+    #[test]
+    fn the_newest_timeline_of_pg_wal() {
+        let names = [
+            "000000020000000000000003",
+            "00000003.history",
+            "archive_status",
+            "000000020000000000000004.partial",
+        ];
+        assert_eq!(newest_timeline(&names), Some(3));
+        assert_eq!(newest_timeline(&["000000010000000000000001"]), Some(1));
+        assert_eq!(newest_timeline(&["archive_status", "xlogtemp.12"]), None);
+        assert_eq!(newest_timeline::<&str>(&[]), None);
     }
 
     #[test]

@@ -497,9 +497,11 @@ fn two_nodes_switch_over_by_location_rule_without_losing_a_write() {
             .is_ok_and(|c| c == "101")
     }));
 
-    // A primary that crashed is never let back in by itself: node2 dies,
-    // node1 (its synchronous standby) is promoted, and node2's start finds
-    // a data directory that was not shut down cleanly.
+    // A primary killed right after its own promotion is not let back in
+    // by itself: node2 dies before its first checkpoint on its new
+    // timeline, node1 (its synchronous standby) is promoted, and node2's
+    // WAL goes on past the timeline its control file names, so where it
+    // ends is not proven (replication/rejoin.rs).
     n2.pg.kill9();
     fc.set_online("node2", false);
     fc.set_role("pgsql", "node2", "Stopped");
@@ -512,9 +514,5 @@ fn two_nodes_switch_over_by_location_rule_without_losing_a_write() {
     assert_rc(&out, 1);
     assert!(out.exit_reason().unwrap().contains("PGSQL.lock"));
     assert!(!n2.pg.is_running());
-    assert!(
-        out.stderr.contains("not shut down cleanly"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("goes on to timeline"), "{}", out.stderr);
 }

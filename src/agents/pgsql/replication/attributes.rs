@@ -259,7 +259,9 @@ impl Repl<'_> {
     /// being the primary, or starts, stops or is demoted.
     pub(super) async fn forget_baseline(&self) {
         self.delete_own(&self.attr(Attr::MasterBaseline)).await;
-        self.delete_own(&self.attr(Attr::PromotedFrom)).await;
+        if self.pg.cfg.rejoin != crate::agents::pgsql::config::Rejoin::Off {
+            self.delete_own(&self.attr(Attr::PromotedFrom)).await;
+        }
     }
 
     /// The primary a promotion replaces (replication/rejoin.rs): the data

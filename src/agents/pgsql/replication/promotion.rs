@@ -32,7 +32,10 @@ impl Repl<'_> {
             }
         };
         let mut view = self.snapshot().await?;
-        let previous = self.previous_primary(&view).await?;
+        let previous = match self.pg.cfg.rejoin {
+            crate::agents::pgsql::config::Rejoin::Off => None,
+            _ => self.previous_primary(&view).await?,
+        };
         // Safety net beyond the reference: in sync mode, a standby whose data
         // is not known to be complete must not become the primary, whatever
         // asked for it (a stale score, a forced promote).
@@ -77,7 +80,11 @@ impl Repl<'_> {
         crate::os::fs::write_file(&lock, b"", 0o644)
             .map_err(|e| Failure::generic(format!("Can't create {}: {e}", lock.display())))?;
         self.show_master_baseline(&session).await?;
-        self.record_promoted_from(previous.as_deref()).await;
+        // Only the rejoin proof reads it: with rejoin=off the attributes are
+        // the stock agent's.
+        if self.pg.cfg.rejoin != crate::agents::pgsql::config::Rejoin::Off {
+            self.record_promoted_from(previous.as_deref()).await;
+        }
         drop(session);
         if self.pg.cfg.restart_on_promote {
             tracing::info!("Restarting PostgreSQL instead of promote.");
