@@ -208,7 +208,8 @@ impl Repl<'_> {
         };
         // A start right after the switchover may run before the new primary
         // answers at the virtual IP: ask again for a while, never past the
-        // operation's deadline. Its answer, once given, is final.
+        // operation's deadline, but only while the cluster shows another
+        // primary. Its answer, once given, is final.
         let until = self.pg.deadline.within(Duration::from_secs(30));
         let (primary, identity, relation) = loop {
             let failed = match self.another_primary().await {
@@ -216,7 +217,9 @@ impl Repl<'_> {
                     Comparison::Compared { peer, relation, .. } => break (node, peer, relation),
                     Comparison::NoAnswer(e) | Comparison::Incomplete(e) => e,
                 },
-                Err(e) => e,
+                // No other primary: nothing to follow, and waiting would
+                // only delay the failover this failed start leads to.
+                Err(e) => return keep(&e),
             };
             if until.remaining() < Duration::from_secs(3) {
                 return keep(&format!("{failed} (at {})", c.master_ip));
