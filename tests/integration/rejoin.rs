@@ -25,6 +25,30 @@ fn rows(node: &Node) -> String {
         .unwrap_or_default()
 }
 
+/// `out` (node1's start) succeeded saying `says`, and node1 is node2's
+/// standby: no lock, in recovery, streaming, with rows 1 and 2 (not 99).
+fn assert_rejoined(out: &Outcome, n1: &Node, n2: &Node, says: &str) {
+    assert_eq!(
+        out.code,
+        0,
+        "{out:?}\n{}",
+        std::fs::read_to_string(n1.pg.logfile()).unwrap_or_default()
+    );
+    assert!(out.stderr.contains(says), "{}", out.stderr);
+    assert!(!n1.pg.tmpdir().join("PGSQL.lock").exists());
+    assert_eq!(in_recovery(&n1.pg), "t");
+    assert!(
+        wait_for(Duration::from_secs(30), || streaming(n2)),
+        "node1 does not stream from node2"
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || rows(n1) == "1,2"),
+        "node1 has {:?}, node2 {:?}",
+        rows(n1),
+        rows(n2)
+    );
+}
+
 /// node1 primary with node2 its standby (`restart_on_promote` as given),
 /// one committed row; node1 is then killed, either once node2 replayed
 /// everything or (`diverge`) after a local commit while node2 was down, and
@@ -93,29 +117,8 @@ fn rejoin_safe_brings_back_a_crashed_primary_the_new_one_has_all_of() {
         let fc = crash_and_fail_over(&n1, &n2, restart_on_promote, false);
         let back = agent(&fc, &n1, "sync", ADDR2).param("restart_on_promote", restart_on_promote);
         let out = back.run("start");
-        assert_eq!(
-            out.code,
-            0,
-            "restart_on_promote={restart_on_promote}: {out:?}\n{}",
-            std::fs::read_to_string(n1.pg.logfile()).unwrap_or_default()
-        );
-        assert!(
-            out.stderr.contains("Rejoining node2 as its standby"),
-            "{}",
-            out.stderr
-        );
+        assert_rejoined(&out, &n1, &n2, "Rejoining node2 as its standby");
         assert!(!out.stderr.contains("pg_rewind"), "{}", out.stderr);
-        assert!(!n1.pg.tmpdir().join("PGSQL.lock").exists());
-        assert_eq!(in_recovery(&n1.pg), "t");
-        assert!(
-            wait_for(Duration::from_secs(30), || streaming(&n2)),
-            "restart_on_promote={restart_on_promote}: node1 does not stream from node2"
-        );
-        assert!(
-            wait_for(Duration::from_secs(10), || rows(&n1) == "1,2"),
-            "node1 has {:?}",
-            rows(&n1)
-        );
     }
 }
 
@@ -205,34 +208,7 @@ fn rejoin_rewind_brings_back_a_former_primary_that_diverged() {
 
     // rewind: rewound, started as node2's standby, streaming, without 99.
     let out = back.clone().param("rejoin", "rewind").run("start");
-    assert_eq!(
-        out.code,
-        0,
-        "{out:?}\n{}",
-        std::fs::read_to_string(n1.pg.logfile()).unwrap_or_default()
-    );
-    assert!(
-        out.stderr.contains("Rewound from the primary at"),
-        "{}",
-        out.stderr
-    );
-    assert!(!n1.pg.tmpdir().join("PGSQL.lock").exists());
-    assert_eq!(in_recovery(&n1.pg), "t");
-    assert!(
-        wait_for(Duration::from_secs(30), || streaming(&n2)),
-        "node1 does not stream from node2"
-    );
-    let rows = || {
-        n1.pg
-            .psql("select string_agg(x::text, ',' order by x) from t")
-    };
-    assert!(
-        wait_for(Duration::from_secs(10), || rows().is_ok_and(|v| v == "1,2")),
-        "node1 has {:?}, node2 {:?}",
-        rows(),
-        n2.pg
-            .psql("select string_agg(x::text, ',' order by x) from t")
-    );
+    assert_rejoined(&out, &n1, &n2, "Rewound from the primary at");
     // What pg_rewind replaced is kept, the data directory's own
     // configuration is back.
     let kept: Vec<_> = std::fs::read_dir(n1.pg.tmpdir())
