@@ -378,16 +378,31 @@ impl PgInstance {
         }
     }
 
+    /// Freezes the checkpointer with SIGSTOP: no checkpoint completes until
+    /// [`PgInstance::kill9`], which kills it too. For a crash that must come
+    /// before the next checkpoint, whatever the server's timing.
+    pub fn freeze_checkpointer(&self) {
+        let pid = self
+            .psql("select pid from pg_stat_activity where backend_type = 'checkpointer'")
+            .unwrap();
+        assert!(!pid.is_empty(), "no checkpointer");
+        let status = Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+        assert!(status.success());
+    }
+
     /// `kill -9` of the postmaster: a crash.
     pub fn kill9(&self) {
         if let Some(pid) = self.postmaster_pid() {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            wait_for(Duration::from_secs(10), || {
-                !Path::new(&format!("/proc/{pid}")).exists()
-                    || std::fs::read_to_string(format!("/proc/{pid}/status"))
-                        .map(|s| s.contains("State:\tZ"))
-                        .unwrap_or(true)
-            });
+            // A child stopped by [`PgInstance::freeze_checkpointer`] never
+            // notices its postmaster's death and would hold the shared
+            // memory a restart needs: it dies too, after the postmaster (a
+            // live postmaster would answer a child's death with crash
+            // recovery and its checkpoint).
+            let stopped = stopped_children(pid);
+            kill9_and_wait(pid);
+            for child in stopped {
+                kill9_and_wait(child);
+            }
         }
     }
 
@@ -425,6 +440,30 @@ impl PgInstance {
             ],
         );
     }
+}
+
+/// `kill -9`, then wait (10 s at most) until the process is gone or a zombie.
+fn kill9_and_wait(pid: i32) {
+    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .map(|s| s.contains("State:\tZ"))
+            .unwrap_or(true)
+    });
+}
+
+/// The children of `parent` stopped by a signal (state `T`).
+fn stopped_children(parent: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+                s.contains("State:\tT") && s.contains(&format!("\nPPid:\t{parent}\n"))
+            })
+        })
+        .collect()
 }
 
 impl Drop for PgInstance {

@@ -451,6 +451,8 @@ fn two_nodes_switch_over_by_location_rule_without_losing_a_write() {
     assert!(!n1.pg.is_running());
     assert!(n1.pg.tmpdir().join("PGSQL.lock").exists());
     fc.set_role("pgsql", "node1", "Stopped");
+    // No checkpoint on node2 from here to its crash below.
+    n2.pg.freeze_checkpointer();
     assert_rc(&a2.run("promote"), 0);
     fc.set_role("pgsql", "node2", "Promoted");
     assert_eq!(n2.pg.psql("select pg_is_in_recovery()").unwrap(), "f");
@@ -499,9 +501,11 @@ fn two_nodes_switch_over_by_location_rule_without_losing_a_write() {
 
     // A primary killed right after its own promotion is not let back in
     // by itself: node2 dies before its first checkpoint on its new
-    // timeline, node1 (its synchronous standby) is promoted, and node2's
-    // WAL goes on past the timeline its control file names, so where it
-    // ends is not proven (replication/rejoin.rs).
+    // timeline (its checkpointer was frozen before the promotion, or the
+    // checkpoint the promotion asks for could come first), node1 (its
+    // synchronous standby) is promoted, and node2's WAL goes on past the
+    // timeline its control file names, so where it ends is not proven
+    // (replication/rejoin.rs).
     n2.pg.kill9();
     fc.set_online("node2", false);
     fc.set_role("pgsql", "node2", "Stopped");
