@@ -7,12 +7,14 @@
 mod agents;
 mod cli;
 mod cluster;
+mod inspect;
 mod man;
 mod ocf;
 mod os;
 mod pg;
 #[cfg(test)]
 mod props;
+mod show;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -24,6 +26,9 @@ fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "archive-wal") {
         archive_wal(args.into_iter().skip(2).collect());
+    }
+    if args.get(1).is_some_and(|a| a == "show") {
+        return show::main(args.into_iter().skip(1).collect());
     }
     let inv = match cli::parse(args) {
         Ok(inv) => inv,

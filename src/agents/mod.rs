@@ -7,7 +7,11 @@ pub mod manual;
 pub mod pgsql;
 pub mod pgsqlms;
 
-use crate::ocf::{Action, ActionResult, OcfEnv};
+use std::path::PathBuf;
+
+use crate::ocf::{Action, ActionResult, Deadline, Failure, OcfEnv};
+use crate::pg::rewind::Rejoin;
+use crate::pg::ConnParams;
 
 /// Whether a personality has an action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +39,23 @@ pub trait Agent: Sync {
     fn support(&self, action: Action) -> Support;
     /// Runs an action other than meta-data, methods and usage.
     fn run(&self, action: Action, env: OcfEnv, program: &str) -> ActionResult;
+    /// The local instance as this contract's parameters describe it, for
+    /// `show` (no action runs, nothing is validated beyond what reaching
+    /// PostgreSQL needs).
+    fn local(&self, env: &OcfEnv, deadline: Deadline) -> Result<Local, Failure>;
+}
+
+/// How to reach the local PostgreSQL of a resource and what the contract
+/// keeps beside it.
+pub struct Local {
+    pub conn: ConnParams,
+    pub pgdata: PathBuf,
+    /// The lock a primary leaves behind (the pgsql contract's
+    /// `PGSQL.lock`); PAF has none.
+    pub lock_file: Option<PathBuf>,
+    /// `rep_mode=sync`: only a synchronous standby is a full candidate.
+    pub sync: bool,
+    pub rejoin: Rejoin,
 }
 
 /// The personality called `argv0`'s base name: `pgsqlms` is PAF's contract,

@@ -154,6 +154,18 @@ impl Pacemaker {
         ClusterStatus::parse(&out.stdout, rsc).map_err(ClusterError::Parse)
     }
 
+    /// `cibadmin --query`: the whole CIB, configuration and status, as XML
+    /// (read-only; `show` and `check` read the resource's configuration
+    /// from it, inspect/cib.rs).
+    pub async fn cib(&self) -> Result<String, ClusterError> {
+        let cmd = Cmd::new(self.tools.path("cibadmin")).arg("--query");
+        let out = self.run(&cmd, Duration::from_secs(30)).await?;
+        if !out.success() {
+            return Err(ClusterError::from_output(&cmd, &out));
+        }
+        Ok(out.stdout)
+    }
+
     /// `crm_attribute -G -q`: `Ok(None)` when the attribute does not exist.
     pub async fn get(
         &self,

@@ -334,6 +334,12 @@ impl Config {
         self.upfront.as_ref().is_some_and(|u| u.by_rule)
     }
 
+    /// The lock a primary leaves in `tmpdir` while it runs: a node that
+    /// finds it at start may hold writes no standby has.
+    pub fn lock_file(&self) -> PathBuf {
+        self.tmpdir.join("PGSQL.lock")
+    }
+
     /// Whether the nodes come from the cluster rather than `node_list`.
     pub fn node_list_from_cluster(&self) -> bool {
         self.node_list.is_empty()

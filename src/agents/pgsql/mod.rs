@@ -66,6 +66,32 @@ impl crate::agents::Agent for PgsqlAgent {
     fn run(&self, action: Action, env: OcfEnv, program: &str) -> ActionResult {
         run(action, env, program)
     }
+
+    fn local(&self, env: &OcfEnv, deadline: Deadline) -> Result<crate::agents::Local, Failure> {
+        let cfg = Config::from_env(env)?;
+        let dba = validate::lookup_dba(&cfg)?;
+        let facts = HostFacts {
+            socketdir: (!cfg.socketdir.is_empty()).then(|| cfg.socketdir.clone().into()),
+            ..HostFacts::default()
+        };
+        let pg = Pgsql {
+            env: env.clone(),
+            dba,
+            facts,
+            deadline,
+            action: Action::Monitor,
+            tools: Tools::from_env(env),
+            cfg,
+        };
+        let pidfile = crate::pg::PidFile::read(&pg.cfg.pgdata);
+        Ok(crate::agents::Local {
+            conn: pg.conn_params(pidfile.as_ref()),
+            lock_file: Some(pg.cfg.lock_file()),
+            sync: pg.cfg.rep_mode == RepMode::Sync,
+            rejoin: pg.cfg.rejoin,
+            pgdata: pg.cfg.pgdata,
+        })
+    }
 }
 
 /// Runs one action (meta-data, methods and usage are handled by the caller).

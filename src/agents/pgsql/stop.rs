@@ -111,7 +111,7 @@ impl Pgsql {
             .meta("notify_unpromoted_uname")
             .or_else(|| self.env.meta("notify_slave_uname"));
         if slaves.is_some_and(|s| s.trim().is_empty()) {
-            let lock = self.cfg.tmpdir.join("PGSQL.lock");
+            let lock = self.cfg.lock_file();
             if lock.exists() {
                 tracing::info!("Removing {}.", lock.display());
                 let _ = std::fs::remove_file(lock);

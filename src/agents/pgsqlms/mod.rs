@@ -88,6 +88,26 @@ impl crate::agents::Agent for PgsqlmsAgent {
     fn run(&self, action: Action, env: OcfEnv, _program: &str) -> ActionResult {
         run(action, env)
     }
+
+    fn local(&self, env: &OcfEnv, _deadline: Deadline) -> Result<crate::agents::Local, Failure> {
+        let cfg = Config::from_env(env);
+        let user = match OsUser::lookup(&cfg.system_user) {
+            Ok(Some(u)) => u,
+            _ => {
+                return Err(Failure::configured(format!(
+                    "system user {} does not exist",
+                    cfg.system_user
+                )))
+            }
+        };
+        Ok(crate::agents::Local {
+            conn: conn_params(&cfg, &user, env),
+            pgdata: cfg.datadir.clone(),
+            lock_file: None,
+            sync: false,
+            rejoin: cfg.rejoin.unwrap_or(crate::pg::rewind::Rejoin::Off),
+        })
+    }
 }
 
 /// How to reach the local instance: pghost and pgport, database

@@ -18,7 +18,7 @@ impl Repl<'_> {
         self.set_own_status(PgsqlStatus::Stopped).await?;
         self.forget_baseline().await;
         self.set_own_score(CAN_NOT_PROMOTE).await?;
-        let lock = self.pg.cfg.tmpdir.join("PGSQL.lock");
+        let lock = self.pg.cfg.lock_file();
         // A former primary rejoins by itself once it is proven to hold
         // nothing the new primary lacks, or (rejoin=rewind) once pg_rewind
         // has brought it back onto the new primary's history (rejoin.rs).

@@ -75,7 +75,7 @@ impl Repl<'_> {
             self.change_master_score(&mut view, node, CAN_NOT_PROMOTE)
                 .await?;
         }
-        let lock = self.pg.cfg.tmpdir.join("PGSQL.lock");
+        let lock = self.pg.cfg.lock_file();
         tracing::info!("Creating {}.", lock.display());
         crate::os::fs::write_file(&lock, b"", 0o644)
             .map_err(|e| Failure::generic(format!("Can't create {}: {e}", lock.display())))?;
@@ -148,7 +148,7 @@ impl Repl<'_> {
     /// is stopped instead of restarted; `crm_resource --clear` after the
     /// rejoin procedure lets it back.
     async fn ban_if_locked(&self) {
-        let lock = self.pg.cfg.tmpdir.join("PGSQL.lock");
+        let lock = self.pg.cfg.lock_file();
         if !self.pg.cfg.promotion_by_rule() || !lock.exists() {
             return;
         }

@@ -262,7 +262,7 @@ impl Repl<'_> {
             Ok(proof) => proof,
             Err(why) => return keep(&why),
         };
-        let lock = self.pg.cfg.tmpdir.join("PGSQL.lock");
+        let lock = self.pg.cfg.lock_file();
         std::fs::remove_file(&lock)
             .map_err(|e| Failure::generic(format!("Can't remove {}: {e}", lock.display())))?;
         tracing::info!(
