@@ -562,6 +562,30 @@ pub fn man_page() -> String {
             "archive_command = '/usr/sbin/pgsql-ra archive-wal --archive-dir /var/lib/pgsql/archive %p %f'",
         );
 
+    r.section("SHOWING THE CLUSTER")
+        .paragraph_spans(&[
+            Span::Bold("pgsql-ra show"),
+            Span::Roman(" [--resource "),
+            Span::Italic("name"),
+            Span::Roman("] [--json] [--timeout "),
+            Span::Italic("seconds"),
+            Span::Roman("]"),
+        ])
+        .paragraph(
+            "Run as root on any node of the cluster: for every node of the resource, its \
+             role, promotion score and the agent's attributes, fail-counts, the location \
+             constraints that keep the resource off it, the lock file (this node only), this \
+             node's PostgreSQL (timeline, current, received and replayed positions) and, from \
+             the primary's pg_stat_replication (asked locally on the primary, through master_ip \
+             elsewhere), each standby's sync state and lag; and for every node whether \
+             Pacemaker may promote it now, why, and the command that changes it when a person \
+             must act. The resource and its parameters come from the CIB (--resource when it \
+             holds several PostgreSQL resources); no OCF variable is needed. Read-only: it \
+             changes no attribute, file or CIB entry. --json prints the same as JSON, with the \
+             field names of /usr/share/doc/pgsql-ra/show.schema.json. Exit status 0 with the \
+             report, 1 when the cluster or the resource cannot be read, 2 for bad arguments.",
+        );
+
     r.section("EXIT CODES");
     for rc in OcfRc::ALL {
         let code = rc.code().to_string();

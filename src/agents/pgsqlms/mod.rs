@@ -93,12 +93,7 @@ impl crate::agents::Agent for PgsqlmsAgent {
         let cfg = Config::from_env(env);
         let user = match OsUser::lookup(&cfg.system_user) {
             Ok(Some(u)) => u,
-            _ => {
-                return Err(Failure::configured(format!(
-                    "system user {} does not exist",
-                    cfg.system_user
-                )))
-            }
+            _ => return Err(validate::no_system_user(&cfg)),
         };
         Ok(crate::agents::Local {
             conn: conn_params(&cfg, &user, env),

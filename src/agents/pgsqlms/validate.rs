@@ -363,12 +363,7 @@ pub async fn validate_all(
     };
     let user = match found {
         Ok(Some(u)) => u,
-        _ => {
-            return Err(Failure::new(
-                OcfRc::ErrArgs,
-                format!("System user \"{}\" does not exist", cfg.system_user),
-            ))
-        }
+        _ => return Err(no_system_user(cfg)),
     };
 
     if version.at_least(12, 0) {
@@ -453,6 +448,14 @@ pub async fn validate_all(
         return Err(crate::agents::not_rewindable());
     }
     Ok(Checked { user, version })
+}
+
+/// PAF's refusal when `system_user` is not a user of this host.
+pub fn no_system_user(cfg: &Config) -> Failure {
+    Failure::new(
+        OcfRc::ErrArgs,
+        format!("System user \"{}\" does not exist", cfg.system_user),
+    )
 }
 
 #[cfg(test)]
