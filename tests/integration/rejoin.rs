@@ -268,3 +268,87 @@ fn rejoin_rewind_needs_wal_log_hints_or_checksums() {
         .run("validate-all");
     assert_rc(&out, 0);
 }
+
+/// A standby whose WAL went past the primary's history (here: node2 was
+/// promoted behind the cluster's back and wrote on its own timeline, then
+/// started again as node1's standby) never streams. The monitor watches it
+/// (a note), and once that lasted the grace period and node1 answers at
+/// `master_ip`, fails with the reason under `rejoin=rewind`; the restart
+/// Pacemaker then runs rewinds it from node1, and it streams without its
+/// own writes. With `rejoin=safe` the monitor only says so.
+#[test]
+fn rejoin_rewind_repairs_a_standby_that_cannot_follow() {
+    let (n1, n2) = pair_with("wal_log_hints = on\n");
+    let fc = FakeCluster::new(&["node1", "node2"]);
+    let a1 = agent(&fc, &n1, "async", ADDR1);
+    let a2 = agent(&fc, &n2, "async", ADDR1);
+    start_primary_and_standby(&fc, &a1, &a2);
+    assert!(
+        wait_for(Duration::from_secs(20), || streaming(&n1)),
+        "no standby"
+    );
+    n1.pg
+        .psql("create table t(x int); insert into t values (1)")
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(20), || caught_up(&n1, &n2)));
+
+    // node2 leaves node1's history: promoted by hand, a write of its own.
+    n2.pg.psql("select pg_promote()").unwrap();
+    assert!(wait_for(Duration::from_secs(20), || in_recovery(&n2.pg) == "f"));
+    n2.pg.psql("insert into t values (99); checkpoint").unwrap();
+    n1.pg.psql("insert into t values (2)").unwrap();
+    n2.pg.stop_directly();
+    assert_rc(&a2.run("start"), 0);
+    assert_eq!(in_recovery(&n2.pg), "t");
+    let m2 = a2.clone().recurring();
+    let note = n2.pg.tmpdir().join(".pgsql-not-following");
+
+    // rejoin=safe: watched, then only a warning after the grace.
+    let safe = m2.clone().param("rejoin", "safe");
+    assert_rc(&safe.run("monitor"), 0);
+    assert!(note.exists(), "no note of a standby that does not stream");
+    let since = |age: u64| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        format!("since={}\nattempts=0\n", now - age)
+    };
+    // The grace period (30 s) has passed.
+    std::fs::write(&note, since(31)).unwrap();
+    let out = safe.run("monitor");
+    assert_rc(&out, 0);
+    assert!(out.stderr.contains("set rejoin=rewind"), "{}", out.stderr);
+
+    // rejoin=rewind: the monitor fails with the reason, the restart
+    // rewinds.
+    let rewind = m2.param("rejoin", "rewind");
+    let out = rewind.run("monitor");
+    assert_rc(&out, 1);
+    assert!(
+        out.exit_reason().unwrap().contains("has not streamed"),
+        "{out:?}"
+    );
+    let a2 = a2.param("rejoin", "rewind");
+    assert_rc(&a2.run("stop"), 0);
+    let out = a2.run("start");
+    assert_rc(&out, 0);
+    assert!(
+        out.stderr.contains("Rewound from the primary at"),
+        "{}",
+        out.stderr
+    );
+    assert!(!note.exists());
+    assert!(
+        wait_for(Duration::from_secs(30), || streaming(&n1)),
+        "node2 does not stream from node1 after the rewind"
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || rows(&n2) == "1,2"),
+        "node2 has {:?}",
+        rows(&n2)
+    );
+    // Streaming: the next monitor finds nothing to watch.
+    assert_rc(&a2.clone().recurring().run("monitor"), 0);
+    assert!(!note.exists());
+}

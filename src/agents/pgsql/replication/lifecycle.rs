@@ -30,6 +30,9 @@ impl Repl<'_> {
                 )));
             }
             self.rewind_and_unlock(&lock).await?;
+        } else if self.pg.cfg.rejoin == Rejoin::Rewind {
+            // A standby the monitor found unable to follow (follow.rs).
+            self.rewind_standby().await;
         }
         election::clear_notes(&self.pg.cfg.tmpdir);
         self.pg.write_recovery_conf(&self.me)?;
@@ -166,6 +169,7 @@ impl Repl<'_> {
                     self.set_own_score(CAN_NOT_PROMOTE).await?;
                 }
                 steady = self.standby_monitor(&mut view, &session).await? && streaming;
+                self.watch_following(&view, streaming).await?;
                 Ok(OcfRc::Success)
             }
         };

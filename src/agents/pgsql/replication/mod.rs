@@ -13,6 +13,7 @@
 mod attributes;
 mod election;
 mod files;
+mod follow;
 mod lifecycle;
 mod notify;
 mod promotion;

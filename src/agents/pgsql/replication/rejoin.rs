@@ -30,7 +30,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::Repl;
+use super::{follow, Repl};
 use crate::agents::pgsql::config::Rejoin;
 use crate::cluster::vocabulary::Attr;
 use crate::cluster::Lifetime;
@@ -328,7 +328,150 @@ impl Repl<'_> {
                 lock.display()
             ))
         };
-        self.another_primary().await.map_err(refuse)?;
+        match self.rewind_from_primary().await {
+            Ok(()) => {}
+            Err(e @ RewindError::NotRewindable) => {
+                return Err(Failure::configured(format!(
+                    "rejoin=rewind: {e}; set wal_log_hints = on (and restart) or use rejoin=safe"
+                )))
+            }
+            Err(e) => return Err(refuse(e.to_string())),
+        }
+        std::fs::remove_file(lock)
+            .map_err(|e| Failure::generic(format!("Can't remove {}: {e}", lock.display())))?;
+        tracing::info!("Removed {}, starting as a standby.", lock.display());
+        Ok(())
+    }
+
+    /// A start after the monitor found this standby unable to follow
+    /// (follow.rs): pg_rewind from the primary first. Whatever stops the
+    /// rewind, the standby starts as it is (as the stock agent starts it)
+    /// and the note counts the attempt; a rewind that ran ends the episode.
+    pub(super) async fn rewind_standby(&self) {
+        let path = follow::note_path(&self.pg.cfg.tmpdir, &self.rsc);
+        let Some(note) = follow::Note::read(&path) else {
+            return;
+        };
+        tracing::info!(
+            "This standby could not follow the primary at {} since {} (follow.rs): rewinding it \
+             before it starts",
+            self.pg.cfg.master_ip,
+            note.since
+        );
+        match self.rewind_from_primary().await {
+            Ok(()) => follow::forget(&path),
+            Err(e) => {
+                tracing::warn!(
+                    "Cannot rewind this standby from the primary: {e}; starting it as it is \
+                     (attempt {} of {})",
+                    note.attempts + 1,
+                    follow::MAX_ATTEMPTS
+                );
+                follow::Note {
+                    attempts: note.attempts + 1,
+                    ..note
+                }
+                .write(&path);
+            }
+        }
+    }
+
+    /// The monitor's half of follow.rs: a standby that does not stream
+    /// from `master_ip` while another node is the primary.
+    pub(super) async fn watch_following(
+        &self,
+        view: &super::attributes::View,
+        streaming: bool,
+    ) -> Result<(), Failure> {
+        let path = follow::note_path(&self.pg.cfg.tmpdir, &self.rsc);
+        let other_primary = view
+            .promoted()
+            .iter()
+            .any(|n| !n.eq_ignore_ascii_case(&self.me));
+        let stuck = !streaming && other_primary;
+        let now = follow::now_secs();
+        match follow::decide(follow::Note::read(&path), stuck, now) {
+            follow::Verdict::Fine => {
+                if path.exists() {
+                    follow::forget(&path);
+                }
+                Ok(())
+            }
+            follow::Verdict::Watch(note) => {
+                if note.since == now {
+                    tracing::info!(
+                        "This standby does not stream from the primary at {}: watching it ({})",
+                        self.pg.cfg.master_ip,
+                        path.display()
+                    );
+                    note.write(&path);
+                }
+                Ok(())
+            }
+            follow::Verdict::GaveUp(note) => {
+                tracing::warn!(
+                    "This standby has not streamed from the primary at {} since {}, and {} \
+                     restarts with pg_rewind did not help: rebuild it (pg_basebackup), see \
+                     docs/operations.md",
+                    self.pg.cfg.master_ip,
+                    note.since,
+                    note.attempts
+                );
+                Ok(())
+            }
+            follow::Verdict::Repair { waited, note } => {
+                if self.pg.cfg.rejoin != Rejoin::Rewind {
+                    tracing::warn!(
+                        "This standby has not streamed from the primary at {} for {waited} s; \
+                         if its WAL went past the primary's history it never will: rebuild \
+                         it, or set rejoin=rewind to have it rewound",
+                        self.pg.cfg.master_ip
+                    );
+                    return Ok(());
+                }
+                let Some(psql) = self.psql() else {
+                    return Ok(());
+                };
+                let conninfo = self.primary_conninfo(&self.pg.cfg.repuser, None);
+                let peer = Peer {
+                    psql: &psql,
+                    user: &self.pg.dba,
+                    conninfo: &conninfo,
+                };
+                match peer
+                    .identify_system(self.pg.deadline.within(Duration::from_secs(10)))
+                    .await
+                {
+                    Err(e) => {
+                        tracing::info!(
+                            "This standby does not stream, and the primary does not answer at \
+                             {} either ({e}): nothing to repair from yet",
+                            self.pg.cfg.master_ip
+                        );
+                        Ok(())
+                    }
+                    Ok(primary) => {
+                        follow::Note {
+                            attempts: note.attempts + 1,
+                            ..note
+                        }
+                        .write(&path);
+                        Err(Failure::generic(format!(
+                            "This standby has not streamed for {waited} s from the primary at {}, \
+                             which answers (timeline {}): its WAL may have gone past the \
+                             primary's history; rejoin=rewind: the restart rewinds it",
+                            self.pg.cfg.master_ip, primary.timeline
+                        )))
+                    }
+                }
+            }
+        }
+    }
+
+    /// pg_rewind from the primary at `master_ip` (pg/rewind.rs), its
+    /// outcome logged.
+    async fn rewind_from_primary(&self) -> Result<(), RewindError> {
+        self.another_primary().await.map_err(RewindError::Failed)?;
         let mine = ControlData::read(
             &self.tool("pg_controldata"),
             &self.pg.cfg.pgdata,
@@ -336,20 +479,26 @@ impl Repl<'_> {
             self.pg.deadline.within(Duration::from_secs(10)),
         )
         .await
-        .map_err(|e| refuse(format!("pg_controldata: {e}")))?;
+        .map_err(|e| RewindError::Failed(format!("pg_controldata: {e}")))?;
         if crate::pg::pidfile::postmaster_alive(&self.pg.cfg.pgdata, &self.pg.dba).is_some() {
-            return Err(refuse("PostgreSQL is running here".into()));
+            return Err(RewindError::Failed("PostgreSQL is running here".into()));
         }
         // A killed postmaster's backends and PID file: gone before the
         // single-user crash recovery may run.
-        self.pg.remove_stale_pidfile().await?;
+        self.pg
+            .remove_stale_pidfile()
+            .await
+            .map_err(|f| RewindError::Failed(f.reason))?;
         let c = &self.pg.cfg;
         let source = self.primary_conninfo(&c.pgdba, Some("postgres"));
         let bindir = self.tool("pg_rewind");
         let bindir = bindir.parent().unwrap_or(Path::new("/"));
         let own_conf = c.pgdata.join("postgresql.conf");
         let Some(psql) = self.psql() else {
-            return Err(refuse(format!("no psql at {} or beside pg_ctl", c.psql)));
+            return Err(RewindError::Failed(format!(
+                "no psql at {} or beside pg_ctl",
+                c.psql
+            )));
         };
         let rewind = Rewind {
             bindir,
@@ -381,16 +530,8 @@ impl Repl<'_> {
                 mine.timeline,
                 kept.display()
             ),
-            Err(e @ RewindError::NotRewindable) => {
-                return Err(Failure::configured(format!(
-                    "rejoin=rewind: {e}; set wal_log_hints = on (and restart) or use rejoin=safe"
-                )))
-            }
-            Err(e) => return Err(refuse(e.to_string())),
+            Err(e) => return Err(e),
         }
-        std::fs::remove_file(lock)
-            .map_err(|e| Failure::generic(format!("Can't remove {}: {e}", lock.display())))?;
-        tracing::info!("Removed {}, starting as a standby.", lock.display());
         Ok(())
     }
 
