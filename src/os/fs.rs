@@ -50,6 +50,18 @@ pub fn write_file(path: &Path, content: &[u8], mode: u32) -> std::io::Result<Fil
     Ok(f)
 }
 
+/// Replaces `path` whole or not at all: written to `<path>.tmp` (as
+/// [`write_file`]), then renamed over it, so that a process killed at its
+/// timeout leaves the old file or the new one, never half of one.
+pub fn replace_file(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let done = write_file(&tmp, content, mode).and_then(|_| std::fs::rename(&tmp, path));
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
+}
+
 /// Creates `path` empty if it does not exist (an existing file is left as
 /// it is), without following a link. Returns the open file.
 pub fn create_file(path: &Path, mode: u32) -> std::io::Result<File> {

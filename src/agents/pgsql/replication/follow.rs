@@ -122,12 +122,8 @@ impl Note {
     /// Whole or not at all (a rename), never through a planted link
     /// (os/fs.rs).
     pub fn write(&self, path: &Path) {
-        let tmp = path.with_extension("tmp");
-        let done = crate::os::fs::write_file(&tmp, self.render().as_bytes(), 0o644)
-            .and_then(|_| std::fs::rename(&tmp, path));
-        if let Err(e) = done {
+        if let Err(e) = crate::os::fs::replace_file(path, self.render().as_bytes(), 0o644) {
             tracing::warn!("cannot write {}: {e}", path.display());
-            let _ = std::fs::remove_file(&tmp);
         }
     }
 }

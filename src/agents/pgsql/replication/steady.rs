@@ -98,13 +98,9 @@ impl SteadyNote {
     /// Written whole or not at all (a rename), so that a monitor killed at
     /// its timeout leaves no half note.
     pub fn write(&self, path: &Path) {
-        let tmp = path.with_extension("tmp");
-        let done = crate::os::fs::write_file(&tmp, self.render().as_bytes(), 0o644)
-            .and_then(|_| std::fs::rename(&tmp, path));
-        if let Err(e) = done {
+        if let Err(e) = crate::os::fs::replace_file(path, self.render().as_bytes(), 0o644) {
             // Only a cost: the next monitor is a full one.
             tracing::debug!("cannot write {}: {e}", path.display());
-            let _ = std::fs::remove_file(&tmp);
         }
     }
 }
