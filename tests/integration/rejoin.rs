@@ -314,8 +314,8 @@ fn rejoin_rewind_repairs_a_standby_that_cannot_follow() {
             .as_secs();
         format!("since={}\nattempts=0\n", now - age)
     };
-    // The grace period (30 s) has passed.
-    std::fs::write(&note, since(31)).unwrap();
+    // The grace period (15 s) has passed.
+    std::fs::write(&note, since(16)).unwrap();
     let out = safe.run("monitor");
     assert_rc(&out, 0);
     assert!(out.stderr.contains("set rejoin=rewind"), "{}", out.stderr);

@@ -32,7 +32,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// How long a standby may not stream, while a primary exists, before it
 /// counts as unable to follow: a few monitors, longer than a primary's
 /// restart or a short network blip.
-pub const FOLLOW_GRACE: Duration = Duration::from_secs(30);
+pub const FOLLOW_GRACE: Duration = Duration::from_secs(15);
 
 /// Restarts (each with a rewind) asked for in one episode.
 pub const MAX_ATTEMPTS: u32 = 3;
