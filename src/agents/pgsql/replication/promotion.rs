@@ -85,6 +85,23 @@ impl Repl<'_> {
         if self.pg.cfg.rejoin != crate::agents::pgsql::config::Rejoin::Off {
             self.record_promoted_from(previous.as_deref()).await;
         }
+        if self.pg.cfg.restart_on_promote {
+            // master_ip moves here before the promotion (the quick starts'
+            // order vip-rep -> promote), so another standby may already
+            // stream from this one; a standby's fast shutdown then waits for
+            // that sender to hand over its WAL, up to wal_sender_timeout.
+            // End the senders first: they come back to the primary we become.
+            match session
+                .query_value("select count(pg_terminate_backend(pid))::text from pg_stat_replication")
+                .await
+            {
+                Ok(Some(n)) if n != "0" => tracing::info!(
+                    "Ended {n} WAL sender(s) of standbys streaming from this one before its restart."
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("cannot end the WAL senders before the restart: {e}"),
+            }
+        }
         drop(session);
         if self.pg.cfg.restart_on_promote {
             tracing::info!("Restarting PostgreSQL instead of promote.");
