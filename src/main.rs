@@ -5,6 +5,7 @@
 //! code.
 
 mod agents;
+mod check;
 mod cli;
 mod cluster;
 mod man;
@@ -24,6 +25,9 @@ fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "archive-wal") {
         archive_wal(args.into_iter().skip(2).collect());
+    }
+    if args.get(1).is_some_and(|a| a == "check") {
+        return check::main(args);
     }
     let inv = match cli::parse(args) {
         Ok(inv) => inv,
