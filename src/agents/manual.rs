@@ -562,6 +562,33 @@ pub fn man_page() -> String {
             "archive_command = '/usr/sbin/pgsql-ra archive-wal --archive-dir /var/lib/pgsql/archive %p %f'",
         );
 
+    r.section("PREFLIGHT CHECK")
+        .paragraph_spans(&[
+            Span::Bold("pgsql-ra check"),
+            Span::Roman(" [--param "),
+            Span::Italic("name"),
+            Span::Roman("="),
+            Span::Italic("value"),
+            Span::Roman("]... [--resource "),
+            Span::Italic("name"),
+            Span::Roman("] [--timeout "),
+            Span::Italic("seconds"),
+            Span::Roman("]"),
+        ])
+        .paragraph(
+            "Checks, on the node it runs on, what the resource's parameters (OCF_RESKEY_* \
+             variables and --param) need: wal_level, max_wal_senders, max_replication_slots, \
+             hot_standby, wal_log_hints or checksums for rejoin=rewind, the replication user, \
+             a pg_hba.conf replication line for every node of node_list and master_ip, the \
+             archive directory, Debian's start.conf, the local node name in node_list, \
+             master_ip not up without a primary here, the primary at master_ip being the same \
+             database cluster and major version, and the owners and modes of pgdata and \
+             tmpdir. Each finding is printed as FAIL id: what, with why it matters and the \
+             fix. Exit status 0 when clean, 1 with any finding, 2 for bad usage. It writes \
+             nothing. Run it on every node before creating the resource; the findings are \
+             listed in troubleshooting.md.",
+        );
+
     r.section("EXIT CODES");
     for rc in OcfRc::ALL {
         let code = rc.code().to_string();

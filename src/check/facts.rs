@@ -14,8 +14,9 @@ use super::hba::{LocalNet, Rule};
 use crate::agents::pgsql::config::Config;
 use crate::cluster::{Pacemaker, Tools};
 use crate::ocf::{Deadline, OcfEnv};
+use crate::os::process::find_executable;
 use crate::os::OsUser;
-use crate::pg::{pgpass, ConnParams, Host, PidFile, Session, SqlError};
+use crate::pg::{conninfo, pgpass, replication, ConnParams, Host, PidFile, Session, SqlError};
 
 /// The settings read from the server (`pg_settings`).
 pub const SETTINGS: &[&str] = &[
@@ -57,7 +58,13 @@ pub struct Server {
     pub hba: Result<Vec<Rule>, String>,
     /// `None`: no such role.
     pub repuser: Option<Role>,
+    /// `pg_control_system()`'s system identifier.
+    pub system_id: Option<String>,
 }
+
+/// Who answers for replication at `master_ip`: its system identifier and
+/// major version, or why it could not tell.
+pub type PrimaryAnswer = Result<(String, u32), String>;
 
 /// A directory an archive or restore command copies to or from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +106,11 @@ pub struct Facts {
     pub local_nets: Vec<LocalNet>,
     /// Addresses of the host names in `pg_hba.conf` rules.
     pub hba_names: BTreeMap<String, Vec<IpAddr>>,
+    /// The major version of pgdata (`PG_VERSION`).
+    pub local_major: Option<u32>,
+    /// The server at `master_ip`, asked when it answers on `pgport` and no
+    /// primary runs here.
+    pub primary: Option<PrimaryAnswer>,
 }
 
 fn meta(path: &Path) -> Option<FileMeta> {
@@ -212,11 +224,15 @@ async fn server(cfg: &Config, session: &Session) -> Result<Server, SqlError> {
                 superuser: t(2),
             }
         });
+    let system_id = session
+        .query_value("select system_identifier::text from pg_control_system()")
+        .await?;
     Ok(Server {
         settings,
         in_recovery,
         hba,
         repuser,
+        system_id,
     })
 }
 
@@ -420,8 +436,62 @@ pub async fn gather(cfg: &Config, env: &OcfEnv, deadline: Deadline) -> Facts {
             }
         }
     }
+    facts.local_major = std::fs::read_to_string(cfg.pgdata.join("PG_VERSION"))
+        .ok()
+        .and_then(|v| v.trim().split('.').next()?.parse().ok());
+    let primary_here = matches!(&server, Ok(s) if !s.in_recovery);
+    if cfg.rep_mode.is_replication() && !cfg.master_ip.is_empty() && !primary_here {
+        if let Some(dba) = &dba {
+            facts.primary = ask_primary(cfg, env, dba, deadline).await;
+        }
+    }
     facts.server = Some(server);
     facts
+}
+
+/// The server at `master_ip`, over a replication connection as `repuser`
+/// (what a standby here opens), when something answers on `pgport`.
+async fn ask_primary(
+    cfg: &Config,
+    env: &OcfEnv,
+    dba: &OsUser,
+    deadline: Deadline,
+) -> Option<PrimaryAnswer> {
+    let addr = (cfg.master_ip.as_str(), cfg.pgport);
+    let connect = tokio::net::TcpStream::connect(addr);
+    let limit = deadline.within(Duration::from_secs(3)).tokio_instant();
+    match tokio::time::timeout_at(limit, connect).await {
+        Ok(Ok(_)) => {}
+        _ => return None,
+    }
+    let Some(psql) = find_executable(&cfg.psql, env.process.path.as_deref()) else {
+        return Some(Err(format!("no psql at {}", cfg.psql)));
+    };
+    let mut conninfo = format!(
+        "host={} port={} user={}",
+        conninfo::quote(&cfg.master_ip),
+        cfg.pgport,
+        conninfo::quote(&cfg.repuser)
+    );
+    if !cfg.primary_conninfo_opt.is_empty() {
+        conninfo.push(' ');
+        conninfo.push_str(&cfg.primary_conninfo_opt);
+    }
+    let peer = replication::Peer {
+        psql: &psql,
+        user: dba,
+        conninfo: &conninfo,
+    };
+    let answer = async {
+        let identity = peer.identify_system(deadline).await?;
+        let version = peer.show("server_version_num", deadline).await?;
+        let major = version
+            .parse::<u32>()
+            .map_err(|_| format!("server_version_num '{version}'"))?
+            / 10000;
+        Ok((identity.system_id, major))
+    };
+    Some(answer.await)
 }
 
 #[cfg(test)]

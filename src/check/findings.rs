@@ -68,6 +68,7 @@ pub fn findings(facts: &Facts, cfg: &Config, problems: &[String]) -> Vec<Finding
             }
         }
         master_ip(facts, cfg, &mut out);
+        primary(facts, cfg, &mut out);
     }
     if facts.dba_uid.is_none() {
         out.push(finding(
@@ -83,6 +84,7 @@ pub fn findings(facts: &Facts, cfg: &Config, problems: &[String]) -> Vec<Finding
     }
     files(facts, cfg, replication, &mut out);
     match &facts.server {
+        _ if !replication => {}
         None => {}
         Some(Err(e)) => out.push(finding(
             "server",
@@ -97,11 +99,9 @@ pub fn findings(facts: &Facts, cfg: &Config, problems: &[String]) -> Vec<Finding
             ),
         )),
         Some(Ok(server)) => {
-            if replication {
-                settings(server, cfg, facts, &mut out);
-                repuser(server, cfg, &mut out);
-                hba_rules(server, cfg, facts, &mut out);
-            }
+            settings(server, cfg, facts, &mut out);
+            repuser(server, cfg, &mut out);
+            hba_rules(server, cfg, facts, &mut out);
         }
     }
     for d in &facts.archive_dirs {
@@ -195,6 +195,73 @@ fn master_ip(facts: &Facts, cfg: &Config, out: &mut Vec<Finding>) {
                  role, is its only owner"
             ),
         ));
+    }
+}
+
+/// The primary at `master_ip`: reachable for replication, the same
+/// database cluster and major version as this node's.
+fn primary(facts: &Facts, cfg: &Config, out: &mut Vec<Finding>) {
+    let Some(answer) = &facts.primary else {
+        return;
+    };
+    match answer {
+        Err(e) => out.push(finding(
+            "primary-replication",
+            format!(
+                "a server answers at master_ip {}:{}, but a replication connection as {} \
+                 fails: {e}",
+                cfg.master_ip, cfg.pgport, cfg.repuser
+            ),
+            "this node cannot stream from the primary as a standby: it falls behind and \
+             cannot be promoted safely",
+            format!(
+                "on the primary, a pg_hba.conf line for this node: host replication {} \
+                 <this node's address>/32 scram-sha-256; on this node, {}'s .pgpass: \
+                 {}:{}:replication:{}:<password>",
+                cfg.repuser, cfg.pgdba, cfg.master_ip, cfg.pgport, cfg.repuser
+            ),
+        )),
+        Ok((system_id, major)) => {
+            let mine = match &facts.server {
+                Some(Ok(s)) => s.system_id.as_deref(),
+                _ => None,
+            };
+            let why = "a standby streams only from a primary of the same database cluster \
+                       (system identifier) and major version: this node cannot follow it";
+            let fix = format!(
+                "rebuild this node's data directory from the primary: stop PostgreSQL, move \
+                 {} aside, then pg_basebackup -h {} -p {} -U {} -D {} -X stream (as {})",
+                cfg.pgdata.display(),
+                cfg.master_ip,
+                cfg.pgport,
+                cfg.repuser,
+                cfg.pgdata.display(),
+                cfg.pgdba
+            );
+            if let Some(mine) = mine.filter(|m| m != system_id) {
+                out.push(finding(
+                    "primary-mismatch",
+                    format!(
+                        "the primary at master_ip {} has system identifier {system_id}, \
+                         this node {mine}",
+                        cfg.master_ip
+                    ),
+                    why,
+                    fix,
+                ));
+            } else if let Some(local) = facts.local_major.filter(|m| m != major) {
+                out.push(finding(
+                    "primary-mismatch",
+                    format!(
+                        "the primary at master_ip {} runs PostgreSQL {major}, this node's data \
+                         directory is {local}",
+                        cfg.master_ip
+                    ),
+                    why,
+                    fix,
+                ));
+            }
+        }
     }
 }
 
@@ -530,6 +597,7 @@ mod tests {
                 replication: true,
                 superuser: false,
             }),
+            system_id: None,
         }
     }
 
@@ -650,6 +718,23 @@ mod tests {
             s.in_recovery = true;
         }
         assert_eq!(ids(&findings(&f, &cfg(&[]), &[])), ["master-ip-local"]);
+    }
+
+    #[test]
+    fn primary_at_master_ip() {
+        let mut f = facts();
+        if let Some(Ok(s)) = &mut f.server {
+            s.system_id = Some("7000".into());
+        }
+        f.local_major = Some(15);
+        f.primary = Some(Ok(("7000".into(), 15)));
+        assert_eq!(findings(&f, &cfg(&[]), &[]), vec![]);
+        f.primary = Some(Ok(("7001".into(), 15)));
+        assert_eq!(ids(&findings(&f, &cfg(&[]), &[])), ["primary-mismatch"]);
+        f.primary = Some(Ok(("7000".into(), 16)));
+        assert_eq!(ids(&findings(&f, &cfg(&[]), &[])), ["primary-mismatch"]);
+        f.primary = Some(Err("password authentication failed".into()));
+        assert_eq!(ids(&findings(&f, &cfg(&[]), &[])), ["primary-replication"]);
     }
 
     #[test]

@@ -398,3 +398,36 @@ fn check_writes_nothing() {
         assert!(changed.is_empty(), "changed by check: {changed:?}");
     }
 }
+
+#[test]
+fn primary_at_master_ip_of_another_cluster() {
+    // A primary at master_ip (127.0.0.5), and this node a standby of its
+    // own, separately initialised cluster, on the same port.
+    let port = PgInstance::fresh_port();
+    let primary = PgInstance::primary("127.0.0.5", port);
+    primary.start_directly();
+    let mut inst = node(&format!("port = {port}\n"), false);
+    inst.port = port;
+    std::fs::write(inst.pgdata().join("standby.signal"), "").unwrap();
+    chown_r(&inst.pgdata(), PGDBA);
+    inst.start_directly();
+    let sbin = crm_node("node1");
+    let out = agent(&inst, sbin.path())
+        .param("master_ip", "127.0.0.5")
+        .run("check");
+    assert_found(&out, &["primary-mismatch"]);
+    assert!(out.stdout.contains("system identifier"), "{}", out.stdout);
+    // Refused for replication: said so.
+    let hba = primary.pgdata().join("pg_hba.conf");
+    let text = std::fs::read_to_string(&hba).unwrap();
+    std::fs::write(
+        &hba,
+        format!("host replication all 127.0.0.0/8 reject\n{text}"),
+    )
+    .unwrap();
+    primary.psql("select pg_reload_conf()").unwrap();
+    let out = agent(&inst, sbin.path())
+        .param("master_ip", "127.0.0.5")
+        .run("check");
+    assert_found(&out, &["primary-replication"]);
+}
