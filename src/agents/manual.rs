@@ -571,7 +571,7 @@ pub fn man_page() -> String {
             Span::Italic("value"),
             Span::Roman("]... [--resource "),
             Span::Italic("name"),
-            Span::Roman("] [--timeout "),
+            Span::Roman("] [--agent pgsql|pgsqlms] [--timeout "),
             Span::Italic("seconds"),
             Span::Roman("]"),
         ])
@@ -585,8 +585,10 @@ pub fn man_page() -> String {
              database cluster and major version, and the owners and modes of pgdata and \
              tmpdir. Each finding is printed as FAIL id: what, with why it matters and the \
              fix. Exit status 0 when clean, 1 with any finding, 2 for bad usage. It writes \
-             nothing. Run it on every node before creating the resource; the findings are \
-             listed in troubleshooting.md.",
+             nothing. With --agent pgsqlms the parameters are PAF's, and primary_conninfo's \
+             application_name and recovery_target_timeline are checked instead of node_list, \
+             master_ip, tmpdir and repuser. Run it on every node before creating the \
+             resource; the findings are listed in troubleshooting.md.",
         );
 
     r.section("EXIT CODES");

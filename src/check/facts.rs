@@ -31,6 +31,8 @@ pub const SETTINGS: &[&str] = &[
     "archive_mode",
     "archive_command",
     "server_version_num",
+    "primary_conninfo",
+    "recovery_target_timeline",
 ];
 
 /// Owner and mode of a file or directory.

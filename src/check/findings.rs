@@ -10,6 +10,15 @@ use super::facts::{Facts, FileMeta, Server};
 use super::hba::{self, Verdict};
 use crate::agents::pgsql::config::{Config, Rejoin};
 
+/// Whose contract the parameters follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Personality {
+    /// ocf:heartbeat:pgsql's: `node_list`, `master_ip`, `tmpdir`, `repuser`.
+    Pgsql,
+    /// PAF's pgsqlms: the standby's own `primary_conninfo` names the node.
+    Pgsqlms,
+}
+
 /// One problem found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
@@ -38,7 +47,13 @@ fn others<'a>(cfg: &'a Config, facts: &Facts) -> Vec<&'a String> {
 
 /// Everything wrong with `facts` for the configuration `cfg`. `problems`
 /// are the parameter values the configuration could not parse.
-pub fn findings(facts: &Facts, cfg: &Config, problems: &[String]) -> Vec<Finding> {
+pub fn findings(
+    facts: &Facts,
+    cfg: &Config,
+    personality: Personality,
+    problems: &[String],
+) -> Vec<Finding> {
+    let pgsql = personality == Personality::Pgsql;
     let mut out = Vec::new();
     for p in problems {
         out.push(finding(
@@ -51,7 +66,7 @@ pub fn findings(facts: &Facts, cfg: &Config, problems: &[String]) -> Vec<Finding
         ));
     }
     let replication = cfg.rep_mode.is_replication();
-    if replication {
+    if replication && pgsql {
         node_name(facts, cfg, &mut out);
         for peer in &facts.peers {
             if let Err(e) = &peer.addrs {
@@ -82,7 +97,7 @@ pub fn findings(facts: &Facts, cfg: &Config, problems: &[String]) -> Vec<Finding
                 .to_string(),
         ));
     }
-    files(facts, cfg, replication, &mut out);
+    files(facts, cfg, replication && pgsql, &mut out);
     match &facts.server {
         _ if !replication => {}
         None => {}
@@ -100,8 +115,12 @@ pub fn findings(facts: &Facts, cfg: &Config, problems: &[String]) -> Vec<Finding
         )),
         Some(Ok(server)) => {
             settings(server, cfg, facts, &mut out);
-            repuser(server, cfg, &mut out);
-            hba_rules(server, cfg, facts, &mut out);
+            if pgsql {
+                repuser(server, cfg, &mut out);
+                hba_rules(server, cfg, facts, &mut out);
+            } else {
+                standby_settings(server, facts, &mut out);
+            }
         }
     }
     for d in &facts.archive_dirs {
@@ -442,6 +461,56 @@ fn settings(server: &Server, cfg: &Config, facts: &Facts, out: &mut Vec<Finding>
     }
 }
 
+/// pgsqlms on PostgreSQL 12 and later: the standby settings live in the
+/// server's configuration, and `primary_conninfo` names this node (what
+/// pgsqlms refuses a start without). The value may hold a password: only
+/// its `application_name` is printed.
+fn standby_settings(server: &Server, facts: &Facts, out: &mut Vec<Finding>) {
+    let version: u32 = setting(server, "server_version_num").parse().unwrap_or(0);
+    if version < 120000 {
+        return;
+    }
+    let conninfo = setting(server, "primary_conninfo");
+    let name = crate::pg::conninfo::application_name(conninfo);
+    if name.as_deref() != Some(facts.local_node.as_str()) {
+        let what = match &name {
+            Some(n) => format!(
+                "primary_conninfo says application_name={n}, not this node's name {}",
+                facts.local_node
+            ),
+            None => format!(
+                "primary_conninfo has no application_name (this node's name {})",
+                facts.local_node
+            ),
+        };
+        out.push(finding(
+            "application-name",
+            what,
+            "pgsqlms finds each standby in pg_stat_replication by its node name (case \
+             matters): it refuses to start this node as a standby, and could not score it for \
+             promotion",
+            conf_line(
+                server,
+                &format!(
+                    "primary_conninfo = 'host=<virtual IP> port=<port> user=<replication \
+                     user> application_name={}'",
+                    facts.local_node
+                ),
+            ),
+        ));
+    }
+    let timeline = setting(server, "recovery_target_timeline");
+    if timeline != "latest" {
+        out.push(finding(
+            "recovery-target-timeline",
+            format!("recovery_target_timeline is '{timeline}', not 'latest'"),
+            "a standby must follow the new primary's timeline after a failover: pgsqlms \
+             refuses to start it otherwise",
+            conf_line(server, "recovery_target_timeline = 'latest'"),
+        ));
+    }
+}
+
 fn repuser(server: &Server, cfg: &Config, out: &mut Vec<Finding>) {
     let problem = match server.repuser {
         None => Some(format!(
@@ -635,7 +704,10 @@ mod tests {
 
     #[test]
     fn a_correct_setup_has_no_finding() {
-        assert_eq!(findings(&facts(), &cfg(&[]), &[]), vec![]);
+        assert_eq!(
+            findings(&facts(), &cfg(&[]), Personality::Pgsql, &[]),
+            vec![]
+        );
     }
 
     #[test]
@@ -645,7 +717,7 @@ mod tests {
             if let Some(Ok(s)) = &mut f.server {
                 s.settings.insert(name.into(), value.into());
             }
-            ids(&findings(&f, &cfg(extra), &[]))
+            ids(&findings(&f, &cfg(extra), Personality::Pgsql, &[]))
         };
         assert_eq!(with("wal_level", "minimal", &[]), ["wal-level"]);
         assert_eq!(with("wal_level", "logical", &[]), Vec::<&str>::new());
@@ -682,7 +754,7 @@ mod tests {
             s.settings.insert("wal_level".into(), "minimal".into());
         }
         let c = cfg(&[("rep_mode", "none")]);
-        assert_eq!(findings(&f, &c, &[]), vec![]);
+        assert_eq!(findings(&f, &c, Personality::Pgsql, &[]), vec![]);
     }
 
     #[test]
@@ -698,7 +770,7 @@ mod tests {
             source: "node_list",
             addrs: Ok(vec!["192.168.0.5".parse().unwrap()]),
         });
-        let out = findings(&f, &cfg(&[]), &[]);
+        let out = findings(&f, &cfg(&[]), Personality::Pgsql, &[]);
         assert_eq!(ids(&out), ["node-unresolvable", "hba-replication"]);
         assert!(out[1].what.contains("192.168.0.5"), "{:?}", out[1]);
         assert!(out[1]
@@ -713,11 +785,14 @@ mod tests {
             addr: "10.0.0.100".parse().unwrap(),
             mask: "255.255.255.0".parse().unwrap(),
         }];
-        assert_eq!(findings(&f, &cfg(&[]), &[]), vec![]);
+        assert_eq!(findings(&f, &cfg(&[]), Personality::Pgsql, &[]), vec![]);
         if let Some(Ok(s)) = &mut f.server {
             s.in_recovery = true;
         }
-        assert_eq!(ids(&findings(&f, &cfg(&[]), &[])), ["master-ip-local"]);
+        assert_eq!(
+            ids(&findings(&f, &cfg(&[]), Personality::Pgsql, &[])),
+            ["master-ip-local"]
+        );
     }
 
     #[test]
@@ -728,20 +803,64 @@ mod tests {
         }
         f.local_major = Some(15);
         f.primary = Some(Ok(("7000".into(), 15)));
-        assert_eq!(findings(&f, &cfg(&[]), &[]), vec![]);
+        assert_eq!(findings(&f, &cfg(&[]), Personality::Pgsql, &[]), vec![]);
         f.primary = Some(Ok(("7001".into(), 15)));
-        assert_eq!(ids(&findings(&f, &cfg(&[]), &[])), ["primary-mismatch"]);
+        assert_eq!(
+            ids(&findings(&f, &cfg(&[]), Personality::Pgsql, &[])),
+            ["primary-mismatch"]
+        );
         f.primary = Some(Ok(("7000".into(), 16)));
-        assert_eq!(ids(&findings(&f, &cfg(&[]), &[])), ["primary-mismatch"]);
+        assert_eq!(
+            ids(&findings(&f, &cfg(&[]), Personality::Pgsql, &[])),
+            ["primary-mismatch"]
+        );
         f.primary = Some(Err("password authentication failed".into()));
-        assert_eq!(ids(&findings(&f, &cfg(&[]), &[])), ["primary-replication"]);
+        assert_eq!(
+            ids(&findings(&f, &cfg(&[]), Personality::Pgsql, &[])),
+            ["primary-replication"]
+        );
+    }
+
+    #[test]
+    fn pgsqlms_standby_settings() {
+        let mut f = facts();
+        f.local_node = "srv1".into();
+        f.peers.clear();
+        f.tmpdir = None;
+        let set = |f: &mut Facts, k: &str, v: &str| {
+            if let Some(Ok(s)) = &mut f.server {
+                s.settings.insert(k.into(), v.into());
+            }
+        };
+        set(&mut f, "server_version_num", "150004");
+        set(&mut f, "recovery_target_timeline", "latest");
+        set(
+            &mut f,
+            "primary_conninfo",
+            "host=10.0.0.100 password=secret application_name=srv1",
+        );
+        let c = cfg(&[("rep_mode", "async"), ("node_list", "")]);
+        let run = |f: &Facts| findings(f, &c, Personality::Pgsqlms, &[]);
+        assert_eq!(run(&f), vec![]);
+        set(
+            &mut f,
+            "primary_conninfo",
+            "host=10.0.0.100 password=secret application_name=SRV1",
+        );
+        set(&mut f, "recovery_target_timeline", "current");
+        let out = run(&f);
+        assert_eq!(ids(&out), ["application-name", "recovery-target-timeline"]);
+        assert!(out.iter().all(|o| !format!("{o:?}").contains("secret")));
+        // Before 12 the template file holds them: not judged here.
+        set(&mut f, "server_version_num", "110000");
+        assert_eq!(run(&f), vec![]);
     }
 
     #[test]
     fn node_name_compared_without_case() {
         let mut f = facts();
         f.local_node = "NODE9".into();
-        let out = findings(&f, &cfg(&[]), &[]);
+        let out = findings(&f, &cfg(&[]), Personality::Pgsql, &[]);
         assert_eq!(ids(&out), ["node-name"]);
         assert!(out[0].fix.contains("node1 node2 node3 node9"));
     }
@@ -770,7 +889,7 @@ mod tests {
             writable: false,
         }];
         assert_eq!(
-            ids(&findings(&f, &cfg(&[]), &[])),
+            ids(&findings(&f, &cfg(&[]), Personality::Pgsql, &[])),
             [
                 "pgdata-owner",
                 "pgdata-mode",
@@ -785,7 +904,7 @@ mod tests {
         f.start_conf = Some((PathBuf::from("/x/start.conf"), "disabled".into()));
         f.archive_dirs.clear();
         assert_eq!(
-            ids(&findings(&f, &cfg(&[]), &[])),
+            ids(&findings(&f, &cfg(&[]), Personality::Pgsql, &[])),
             ["pgdata-missing", "tmpdir-missing"]
         );
     }
@@ -794,11 +913,17 @@ mod tests {
     fn unreachable_server_and_roles() {
         let mut f = facts();
         f.server = Some(Err("no socket".into()));
-        assert_eq!(ids(&findings(&f, &cfg(&[]), &[])), ["server"]);
+        assert_eq!(
+            ids(&findings(&f, &cfg(&[]), Personality::Pgsql, &[])),
+            ["server"]
+        );
         let mut f = facts();
         if let Some(Ok(s)) = &mut f.server {
             s.repuser = None;
         }
-        assert_eq!(ids(&findings(&f, &cfg(&[]), &[])), ["repuser"]);
+        assert_eq!(
+            ids(&findings(&f, &cfg(&[]), Personality::Pgsql, &[])),
+            ["repuser"]
+        );
     }
 }

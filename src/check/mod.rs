@@ -22,8 +22,9 @@ use std::time::Duration;
 use clap::{value_parser, Arg, ArgAction, Command};
 
 use crate::agents::pgsql::config::Config;
+use crate::agents::pgsqlms;
 use crate::ocf::{Deadline, OcfEnv};
-pub use findings::Finding;
+pub use findings::{Finding, Personality};
 
 /// The command line of `check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,7 @@ struct Options {
     resource: Option<String>,
     params: Vec<(String, String)>,
     timeout: Duration,
+    personality: Personality,
 }
 
 fn command() -> Command {
@@ -65,7 +67,7 @@ fn command() -> Command {
             Arg::new("agent")
                 .long("agent")
                 .value_name("AGENT")
-                .value_parser(["pgsql"])
+                .value_parser(["pgsql", "pgsqlms"])
                 .default_value("pgsql")
                 .help("The personality whose parameters are checked"),
         )
@@ -97,6 +99,10 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, clap::Error> {
         resource: m.get_one::<String>("resource").cloned(),
         params,
         timeout: Duration::from_secs(*m.get_one::<u64>("timeout").unwrap_or(&30)),
+        personality: match m.get_one::<String>("agent").map(String::as_str) {
+            Some("pgsqlms") => Personality::Pgsqlms,
+            _ => Personality::Pgsql,
+        },
     })
 }
 
@@ -105,6 +111,54 @@ fn parse_args(args: Vec<OsString>) -> Result<Options, clap::Error> {
 /// `--resource`, or when no `OCF_RESKEY_*` variable is given).
 fn resource_env(_resource: Option<&str>, params: &[(String, String)]) -> OcfEnv {
     OcfEnv::from_process(params)
+}
+
+/// The pgsqlms parameters in the pgsql personality's terms, which the
+/// facts and findings are written in: `datadir` is the data directory,
+/// `system_user` pgdba, `pghost` the socket directory or host, the
+/// binaries from `bindir`; a standby streams, so replication settings
+/// count (`rep_mode=async`, without `node_list` and `master_ip`, which PAF
+/// has not). Values pgsqlms would refuse are findings.
+fn from_pgsqlms(env: &OcfEnv) -> (Config, Vec<String>) {
+    let paf = pgsqlms::config::Config::from_env(env);
+    let mut problems = Vec::new();
+    if paf.pgport.is_none() {
+        problems.push(format!("pgport '{}' is not a port number", paf.pgport_text));
+    }
+    if paf.rejoin.is_none() {
+        problems.push(format!(
+            "rejoin '{}' is not off, safe or rewind",
+            paf.rejoin_text
+        ));
+    }
+    let path = |p: &std::path::Path| p.display().to_string();
+    let pairs: Vec<(String, String)> = [
+        ("pgdata", path(&paf.datadir)),
+        ("config", path(&paf.pgdata.join("postgresql.conf"))),
+        ("pgdba", paf.system_user.clone()),
+        ("pgport", paf.port().to_string()),
+        ("pghost", paf.pghost.clone()),
+        ("pgctl", path(&paf.bin("pg_ctl"))),
+        ("psql", path(&paf.bin("psql"))),
+        ("rep_mode", "async".to_string()),
+        // An invalid value is a problem above already: the default here.
+        (
+            "rejoin",
+            if paf.rejoin.is_some() {
+                paf.rejoin_text.clone()
+            } else {
+                String::new()
+            },
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let mut mapped = OcfEnv::from_vars(Vec::new(), &pairs);
+    mapped.process = env.process.clone();
+    let (cfg, more) = Config::from_env_lenient(&mapped);
+    problems.extend(more.into_iter().map(|f| f.reason));
+    (cfg, problems)
 }
 
 /// The findings, as lines: `FAIL id: what`, then `why:` and `fix:`.
@@ -134,8 +188,13 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         }
     };
     let env = resource_env(opts.resource.as_deref(), &opts.params);
-    let (cfg, problems) = Config::from_env_lenient(&env);
-    let problems: Vec<String> = problems.into_iter().map(|f| f.reason).collect();
+    let (cfg, problems) = match opts.personality {
+        Personality::Pgsql => {
+            let (cfg, problems) = Config::from_env_lenient(&env);
+            (cfg, problems.into_iter().map(|f| f.reason).collect())
+        }
+        Personality::Pgsqlms => from_pgsqlms(&env),
+    };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -150,7 +209,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     let facts = rt.block_on(facts::gather(&cfg, &env, deadline));
     // A name lookup stuck past the deadline must not hold the exit.
     rt.shutdown_background();
-    let found = findings::findings(&facts, &cfg, &problems);
+    let found = findings::findings(&facts, &cfg, opts.personality, &problems);
     let _ = std::io::stdout()
         .lock()
         .write_all(render(&found).as_bytes());
@@ -190,6 +249,9 @@ mod tests {
         assert_eq!(o.timeout, Duration::from_secs(5));
         assert!(parse_args(args(&["check", "--param", "novalue"])).is_err());
         assert!(parse_args(args(&["check", "--agent", "other"])).is_err());
+        assert_eq!(o.personality, Personality::Pgsql);
+        let o = parse_args(args(&["check", "--agent", "pgsqlms"])).unwrap();
+        assert_eq!(o.personality, Personality::Pgsqlms);
         assert!(parse_args(args(&["check", "--timeout", "0"])).is_err());
     }
 

@@ -431,3 +431,32 @@ fn primary_at_master_ip_of_another_cluster() {
         .run("check");
     assert_found(&out, &["primary-replication"]);
 }
+
+#[test]
+fn pgsqlms_application_name() {
+    let inst = node(
+        "primary_conninfo = 'host=127.0.0.5 user=postgres application_name=node1'\n",
+        true,
+    );
+    let paf = |name: &str| {
+        let sbin = crm_node(name);
+        Agent::ours()
+            .param("pgdata", inst.pgdata().to_str().unwrap())
+            .param("bindir", pg_bindir().to_str().unwrap())
+            .param("pghost", inst.sockdir().to_str().unwrap())
+            .param("pgport", &inst.port.to_string())
+            .env("HA_SBIN_DIR", sbin.path().to_str().unwrap())
+            .arg("--agent")
+            .arg("pgsqlms")
+            .run("check")
+    };
+    assert_rc(&paf("node1"), 0);
+    // Names are compared as spelt, as pgsqlms compares them.
+    let out = paf("Node1");
+    assert_found(&out, &["application-name"]);
+    assert!(
+        out.stdout.contains("application_name=Node1"),
+        "{}",
+        out.stdout
+    );
+}
