@@ -460,3 +460,24 @@ fn pgsqlms_application_name() {
         out.stdout
     );
 }
+
+#[test]
+fn master_ip_up_here_without_a_primary() {
+    // A standby (of nothing) here, and master_ip one of this host's
+    // addresses.
+    let inst = node("", false);
+    std::fs::write(inst.pgdata().join("standby.signal"), "").unwrap();
+    chown_r(&inst.pgdata(), PGDBA);
+    inst.start_directly();
+    let sbin = crm_node("node1");
+    let out = agent(&inst, sbin.path())
+        .param("master_ip", "127.0.0.1")
+        .run("check");
+    assert_found(&out, &["master-ip-local"]);
+    // The same address with the primary here is where it belongs.
+    let inst = node("", true);
+    let out = agent(&inst, sbin.path())
+        .param("master_ip", "127.0.0.1")
+        .run("check");
+    assert_rc(&out, 0);
+}
