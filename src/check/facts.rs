@@ -113,6 +113,8 @@ pub struct Facts {
     /// The server at `master_ip`, asked when it answers on `pgport` and no
     /// primary runs here.
     pub primary: Option<PrimaryAnswer>,
+    /// The deadline passed while gathering: later facts may be missing.
+    pub timed_out: bool,
 }
 
 fn meta(path: &Path) -> Option<FileMeta> {
@@ -448,6 +450,7 @@ pub async fn gather(cfg: &Config, env: &OcfEnv, deadline: Deadline) -> Facts {
         }
     }
     facts.server = Some(server);
+    facts.timed_out = deadline.expired();
     facts
 }
 

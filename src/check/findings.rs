@@ -65,6 +65,16 @@ pub fn findings(
                 .to_string(),
         ));
     }
+    if facts.timed_out {
+        out.push(finding(
+            "timeout",
+            "the check ran out of time: what it could not ask in time is reported as failing"
+                .to_string(),
+            "a name service, the local server or the server at master_ip answered too slowly \
+             (the other findings say which)",
+            "run it again with a longer --timeout (seconds)".to_string(),
+        ));
+    }
     let replication = cfg.rep_mode.is_replication();
     if replication && pgsql {
         node_name(facts, cfg, &mut out);
@@ -906,6 +916,16 @@ mod tests {
         assert_eq!(
             ids(&findings(&f, &cfg(&[]), Personality::Pgsql, &[])),
             ["pgdata-missing", "tmpdir-missing"]
+        );
+    }
+
+    #[test]
+    fn out_of_time() {
+        let mut f = facts();
+        f.timed_out = true;
+        assert_eq!(
+            ids(&findings(&f, &cfg(&[]), Personality::Pgsql, &[])),
+            ["timeout"]
         );
     }
 
