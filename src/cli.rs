@@ -34,6 +34,8 @@ fn command(program: &str) -> Command {
         .after_help(
             "Actions: start stop status monitor promote demote notify meta-data methods \
              validate-all usage\n\n\
+             Preflight of a node (read-only; exit 0 when clean, 1 with findings):\n  \
+             pgsql-ra check --param KEY=VALUE ... (pgsql-ra check --help)\n\n\
              Example, checking a resource by hand:\n  \
              OCF_RESKEY_pgdata=/var/lib/postgresql/15/main pgsql-ra monitor\n  \
              pgsql-ra --param pgdata=/var/lib/postgresql/15/main --param CRM_meta_timeout=20000 monitor",

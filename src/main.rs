@@ -5,6 +5,7 @@
 //! code.
 
 mod agents;
+mod check;
 mod cli;
 mod cluster;
 mod inspect;
@@ -29,6 +30,9 @@ fn main() -> ExitCode {
     }
     if args.get(1).is_some_and(|a| a == "show") {
         return show::main(args.into_iter().skip(1).collect());
+    }
+    if args.get(1).is_some_and(|a| a == "check") {
+        return check::main(args);
     }
     let inv = match cli::parse(args) {
         Ok(inv) => inv,

@@ -586,6 +586,37 @@ pub fn man_page() -> String {
              report, 1 when the cluster or the resource cannot be read, 2 for bad arguments.",
         );
 
+    r.section("PREFLIGHT CHECK")
+        .paragraph_spans(&[
+            Span::Bold("pgsql-ra check"),
+            Span::Roman(" [--param "),
+            Span::Italic("name"),
+            Span::Roman("="),
+            Span::Italic("value"),
+            Span::Roman("]... [--resource "),
+            Span::Italic("name"),
+            Span::Roman("] [--agent pgsql|pgsqlms] [--timeout "),
+            Span::Italic("seconds"),
+            Span::Roman("]"),
+        ])
+        .paragraph(
+            "Checks, on the node it runs on, what the resource's parameters need (from the \
+             CIB: the resource --resource names, else the only pgsql or pgsqlms one; before \
+             the resource exists, or with OCF_RESKEY_* variables set, from those and --param): \
+             the promote timeout a promotion without fencing needs, wal_level, max_wal_senders, max_replication_slots, \
+             hot_standby, wal_log_hints or checksums for rejoin=rewind, the replication user, \
+             a pg_hba.conf replication line for every node of node_list and master_ip, the \
+             archive directory, Debian's start.conf, the local node name in node_list, \
+             master_ip not up without a primary here, the primary at master_ip being the same \
+             database cluster and major version, and the owners and modes of pgdata and \
+             tmpdir. Each finding is printed as FAIL id: what, with why it matters and the \
+             fix. Exit status 0 when clean, 1 with any finding, 2 for bad usage. It writes \
+             nothing. With --agent pgsqlms the parameters are PAF's, and primary_conninfo's \
+             application_name and recovery_target_timeline are checked instead of node_list, \
+             master_ip, tmpdir and repuser. Run it on every node before creating the \
+             resource; the findings are listed in troubleshooting.md.",
+        );
+
     r.section("EXIT CODES");
     for rc in OcfRc::ALL {
         let code = rc.code().to_string();

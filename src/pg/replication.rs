@@ -117,6 +117,16 @@ impl Peer<'_> {
         }
     }
 
+    /// `SHOW name` over the replication connection (PostgreSQL 10 and
+    /// later): a setting of the other server, `server_version_num` say.
+    pub async fn show(&self, name: &str, deadline: Deadline) -> Result<String, String> {
+        let rows = self.query(&format!("SHOW {name}"), deadline).await?;
+        rows.first()
+            .and_then(|r| r.first())
+            .map(|v| v.trim().to_string())
+            .ok_or_else(|| format!("SHOW {name}: no answer"))
+    }
+
     /// The text of the history file of `timeline`.
     pub async fn timeline_history(
         &self,

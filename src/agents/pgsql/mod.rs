@@ -5,7 +5,7 @@
 //! Everything an action needs (configuration, the PostgreSQL user, host facts,
 //! the deadline) is gathered once into `Pgsql` and never changes afterwards.
 
-mod config;
+pub mod config;
 mod ctl;
 mod monitor;
 pub mod params;

@@ -16,7 +16,7 @@
 //! (issues #162, #173, #205: a crashed instance makes `stop` fail), we do the
 //! safe thing instead; each such choice is in docs/compatibility.md.
 
-mod config;
+pub mod config;
 mod divergence;
 mod lifecycle;
 mod notify;
