@@ -365,11 +365,16 @@ fn verdict(s: &Snapshot, n: &NodeReport, threshold: i64) -> Verdict {
             None,
         ),
         Some(v) if v < 0 => {
+            let v = n.promotion_score.as_deref().unwrap_or("-INFINITY");
             let why = match data_status.map(String::as_str) {
                 Some(d) if d.starts_with("DISCONNECT") => format!(
                     "its data status is {d}: it may lack writes the primary acknowledged, so the \
                      agent gave it {v}; it becomes a candidate again once it streams from the \
                      primary"
+                ),
+                Some(d) if s.sync && d.contains("ASYNC") => format!(
+                    "asynchronous standby (data status {d}, score {v}): with rep_mode=sync only \
+                     the synchronous standby, which has every acknowledged commit, may be promoted"
                 ),
                 Some(d) => format!("the agent gave it {v} (data status {d})"),
                 None => format!(
@@ -483,7 +488,11 @@ mod tests {
             ),
             attrs(
                 "node3",
-                &[("master-pgsql", "-INFINITY"), ("pgsql-status", "HS:async")],
+                &[
+                    ("master-pgsql", "-INFINITY"),
+                    ("pgsql-status", "HS:async"),
+                    ("pgsql-data-status", "STREAMING|ASYNC"),
+                ],
             ),
         ]
         .concat();
@@ -508,7 +517,8 @@ mod tests {
         assert_eq!(n2.lock_file, Some(false));
         let n3 = node(&r, "node3");
         assert!(!n3.promotable);
-        assert!(n3.reason.contains("-1000000"), "{}", n3.reason);
+        assert!(n3.reason.contains("asynchronous standby"), "{}", n3.reason);
+        assert!(n3.reason.contains("-INFINITY"), "{}", n3.reason);
         assert_eq!(r.standbys_unknown, None);
     }
 
