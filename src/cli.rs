@@ -41,14 +41,7 @@ fn command(program: &str) -> Command {
              pgsql-ra --param pgdata=/var/lib/postgresql/15/main --param CRM_meta_timeout=20000 monitor",
         )
         .disable_version_flag(true)
-        .arg(
-            Arg::new("param")
-                .long("param")
-                .short('p')
-                .value_name("KEY=VALUE")
-                .action(ArgAction::Append)
-                .help("Set OCF_RESKEY_KEY=VALUE (wins over the environment)"),
-        )
+        .arg(param_arg())
         .arg(
             Arg::new("man")
                 .long("man")
@@ -65,6 +58,29 @@ fn command(program: &str) -> Command {
         )
 }
 
+/// `--param KEY=VALUE` (`-p`), repeatable: the agent's and `check`'s.
+pub fn param_arg() -> Arg {
+    Arg::new("param")
+        .long("param")
+        .short('p')
+        .value_name("KEY=VALUE")
+        .action(ArgAction::Append)
+        .help("Set OCF_RESKEY_KEY=VALUE (wins over the environment)")
+}
+
+/// The values of [`param_arg`] as pairs; `Err` names the first one without
+/// `=` (or with an empty key).
+pub fn params_of(m: &clap::ArgMatches) -> Result<Vec<(String, String)>, String> {
+    m.get_many::<String>("param")
+        .into_iter()
+        .flatten()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(format!("--param takes KEY=VALUE, got '{p}'")),
+        })
+        .collect()
+}
+
 /// Parses argv. `Err` carries clap's own message (help, or a usage error)
 /// for the caller to print with clap's exit code.
 pub fn parse(args: Vec<OsString>) -> Result<Invocation, clap::Error> {
@@ -73,18 +89,8 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, clap::Error> {
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_else(|| "pgsql-ra".to_string());
     let m = command(&program).try_get_matches_from(args)?;
-    let mut params = Vec::new();
-    for p in m.get_many::<String>("param").into_iter().flatten() {
-        match p.split_once('=') {
-            Some((k, v)) if !k.is_empty() => params.push((k.to_string(), v.to_string())),
-            _ => {
-                return Err(command(&program).error(
-                    clap::error::ErrorKind::InvalidValue,
-                    format!("--param takes KEY=VALUE, got '{p}'"),
-                ))
-            }
-        }
-    }
+    let params = params_of(&m)
+        .map_err(|e| command(&program).error(clap::error::ErrorKind::InvalidValue, e))?;
     let action = m.get_one::<String>("action").cloned();
     let late_params = m
         .get_many::<String>("extra")

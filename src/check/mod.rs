@@ -19,7 +19,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{value_parser, Arg, ArgAction, Command};
+use clap::{value_parser, Arg, Command};
 
 use crate::agents::pgsql::config::Config;
 use crate::agents::pgsqlms;
@@ -58,14 +58,7 @@ fn command() -> Command {
                 .value_name("NAME")
                 .help("The resource whose parameters (from the CIB) are checked; by default the only pgsql or pgsqlms resource of the CIB when no OCF_RESKEY_* variable is set"),
         )
-        .arg(
-            Arg::new("param")
-                .long("param")
-                .short('p')
-                .value_name("KEY=VALUE")
-                .action(ArgAction::Append)
-                .help("A resource parameter (OCF_RESKEY_KEY=VALUE; wins over the environment)"),
-        )
+        .arg(crate::cli::param_arg())
         .arg(
             Arg::new("agent")
                 .long("agent")
@@ -85,18 +78,8 @@ fn command() -> Command {
 
 fn parse_args(args: Vec<OsString>) -> Result<Options, clap::Error> {
     let m = command().try_get_matches_from(args)?;
-    let mut params = Vec::new();
-    for p in m.get_many::<String>("param").into_iter().flatten() {
-        match p.split_once('=') {
-            Some((k, v)) if !k.is_empty() => params.push((k.to_string(), v.to_string())),
-            _ => {
-                return Err(command().error(
-                    clap::error::ErrorKind::InvalidValue,
-                    format!("--param takes KEY=VALUE, got '{p}'"),
-                ))
-            }
-        }
-    }
+    let params = crate::cli::params_of(&m)
+        .map_err(|e| command().error(clap::error::ErrorKind::InvalidValue, e))?;
     Ok(Options {
         resource: m.get_one::<String>("resource").cloned(),
         params,
