@@ -313,6 +313,8 @@ pub fn text(r: &Report) -> String {
         let lock = match n.lock_file {
             Some(true) => "YES",
             Some(false) => "no",
+            // PAF keeps no lock file.
+            None if r.personality == "pgsqlms" => "-",
             None => "?",
         };
         let role = if n.online { n.role.as_str() } else { "OFFLINE" };
