@@ -121,6 +121,38 @@ pub fn set_mode(file: &File, mode: u32) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// The notes (`.<rsc>-steady-standby`, `.<rsc>-not-following`): a link
+    /// planted at the name is replaced, never written through; one planted
+    /// at the temporary name fails the write; a hard link keeps its data.
+    #[test]
+    fn replace_file_never_writes_through_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        let note = dir.path().join(".pgsql-not-following");
+        std::os::unix::fs::symlink(&victim, &note).unwrap();
+        replace_file(&note, b"since=1\n", 0o644).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        assert!(!std::fs::symlink_metadata(&note)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(&note).unwrap(), b"since=1\n");
+
+        std::fs::remove_file(&note).unwrap();
+        std::os::unix::fs::symlink(&victim, note.with_extension("tmp")).unwrap();
+        assert!(replace_file(&note, b"x", 0o644).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        assert!(!note.exists());
+        // The failed write removed the planted link (the link, not its target).
+        assert!(std::fs::symlink_metadata(note.with_extension("tmp")).is_err());
+
+        std::fs::hard_link(&victim, &note).unwrap();
+        replace_file(&note, b"new", 0o644).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        assert_eq!(std::fs::read(&note).unwrap(), b"new");
+    }
+
     #[test]
     fn a_planted_symbolic_link_is_not_followed() {
         let dir = tempfile::tempdir().unwrap();
