@@ -113,13 +113,8 @@ fn resource_env(
     if resource.is_none() && by_hand {
         return Ok((process, Source::Environment));
     }
-    let pm = crate::cluster::Pacemaker {
-        instance: String::new(),
-        feature_set: None,
-        deadline: deadline.within(Duration::from_secs(15)),
-        forever_timeout: Duration::from_secs(10),
-        tools: crate::cluster::Tools::from_env(&process),
-    };
+    let pm =
+        crate::cluster::Pacemaker::for_reading(&process, deadline.within(Duration::from_secs(15)));
     let found = rt
         .block_on(pm.cib())
         .map_err(|e| e.to_string())
@@ -292,13 +287,8 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     let facts = rt.block_on(facts::gather(&cfg, &env, deadline));
     let mut timeouts = Vec::new();
     if let Source::Cib(p, cib) = &source {
-        let pm = crate::cluster::Pacemaker {
-            instance: String::new(),
-            feature_set: None,
-            deadline: deadline.within(Duration::from_secs(10)),
-            forever_timeout: Duration::from_secs(10),
-            tools: crate::cluster::Tools::from_env(&env),
-        };
+        let pm =
+            crate::cluster::Pacemaker::for_reading(&env, deadline.within(Duration::from_secs(10)));
         let wait = rt.block_on(pm.promotion_wait(&p.id));
         timeouts = timeout_findings(p, cib, wait);
     }

@@ -122,6 +122,19 @@ pub struct Pacemaker {
 }
 
 impl Pacemaker {
+    /// Read-only access outside any action (`show`, `check`): no resource
+    /// instance, the tools as `env` finds them, every call within
+    /// `deadline`.
+    pub fn for_reading(env: &crate::ocf::OcfEnv, deadline: Deadline) -> Pacemaker {
+        Pacemaker {
+            instance: String::new(),
+            feature_set: None,
+            deadline,
+            forever_timeout: Duration::from_secs(10),
+            tools: Tools::from_env(env),
+        }
+    }
+
     async fn run(&self, cmd: &Cmd, limit: Duration) -> Result<Output, ClusterError> {
         Ok(cmd.run(self.deadline.within(limit)).await?)
     }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use clap::{Arg, ArgAction, Command};
 
 use crate::agents::Local;
-use crate::cluster::{Pacemaker, Tools};
+use crate::cluster::Pacemaker;
 use crate::inspect::{self, cib::Cib};
 use crate::ocf::{Deadline, OcfEnv};
 use crate::pg::{ConnParams, Host};
@@ -99,13 +99,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 /// Reads everything [`report::describe`] needs.
 async fn snapshot(wanted: Option<&str>, deadline: Deadline) -> Result<Snapshot, String> {
     let process = OcfEnv::from_process(&[]);
-    let pm = Pacemaker {
-        instance: String::new(),
-        feature_set: None,
-        deadline,
-        forever_timeout: Duration::from_secs(10),
-        tools: Tools::from_env(&process),
-    };
+    let pm = Pacemaker::for_reading(&process, deadline);
     let cib = Cib::parse(&pm.cib().await.map_err(|e| e.to_string())?)?;
     let primitive = cib.resource(wanted)?.clone();
     let status = pm.status(&primitive.id).await.map_err(|e| e.to_string())?;
