@@ -159,17 +159,24 @@ fn streaming(primary: &Node) -> bool {
         .is_ok_and(|c| c == "1")
 }
 
-#[test]
-fn rejoin_rewind_brings_back_a_former_primary_that_diverged() {
+/// node1 primary and node2 its streaming standby (`rep_mode` as given),
+/// both rewindable (`wal_log_hints`), through the agent.
+fn rewindable_pair(rep_mode: &str) -> (Node, Node, FakeCluster, Agent, Agent) {
     let (n1, n2) = pair_with("wal_log_hints = on\n");
     let fc = FakeCluster::new(&["node1", "node2"]);
-    let a1 = agent(&fc, &n1, "sync", ADDR1);
-    let a2 = agent(&fc, &n2, "sync", ADDR1);
+    let a1 = agent(&fc, &n1, rep_mode, ADDR1);
+    let a2 = agent(&fc, &n2, rep_mode, ADDR1);
     start_primary_and_standby(&fc, &a1, &a2);
     assert!(
         wait_for(Duration::from_secs(20), || streaming(&n1)),
         "no standby"
     );
+    (n1, n2, fc, a1, a2)
+}
+
+#[test]
+fn rejoin_rewind_brings_back_a_former_primary_that_diverged() {
+    let (n1, n2, fc, a1, _a2) = rewindable_pair("sync");
     let promoted = a1.clone().recurring().meta("role", "Promoted");
     assert_rc(&promoted.run("monitor"), 8);
     n1.pg
@@ -278,15 +285,7 @@ fn rejoin_rewind_needs_wal_log_hints_or_checksums() {
 /// own writes. With `rejoin=safe` the monitor only says so.
 #[test]
 fn rejoin_rewind_repairs_a_standby_that_cannot_follow() {
-    let (n1, n2) = pair_with("wal_log_hints = on\n");
-    let fc = FakeCluster::new(&["node1", "node2"]);
-    let a1 = agent(&fc, &n1, "async", ADDR1);
-    let a2 = agent(&fc, &n2, "async", ADDR1);
-    start_primary_and_standby(&fc, &a1, &a2);
-    assert!(
-        wait_for(Duration::from_secs(20), || streaming(&n1)),
-        "no standby"
-    );
+    let (n1, n2, _fc, _a1, a2) = rewindable_pair("async");
     n1.pg
         .psql("create table t(x int); insert into t values (1)")
         .unwrap();
