@@ -75,11 +75,39 @@ pub fn create_file(path: &Path, mode: u32) -> std::io::Result<File> {
     checked(f, path)
 }
 
-/// A directory, to chown or chmod through its descriptor. A link in its
-/// place is followed only when root owns it (the administrator's).
-pub fn open_dir(path: &Path) -> std::io::Result<File> {
+/// Copies the regular file `from` to `to`, a new file of mode 0600, and
+/// returns whether `from` existed. Neither name is followed if it is a
+/// link: `from` is in a directory the PostgreSQL user controls, and a
+/// link there to a file only root may read would otherwise be copied
+/// where that user can read it (a copy is handed over to that user).
+pub fn copy_file(from: &Path, to: &Path) -> std::io::Result<bool> {
+    let src = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(from)
+    {
+        Ok(f) => checked(f, from)?,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let mut dst = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(to)?;
+    std::io::copy(&mut &src, &mut dst)?;
+    Ok(true)
+}
+
+/// Whether `path` may be followed if it is a symbolic link: only a link
+/// root owns (the administrator's) is; anyone else's is an error.
+fn followable(path: &Path) -> std::io::Result<bool> {
     let meta = std::fs::symlink_metadata(path)?;
-    if meta.file_type().is_symlink() && meta.uid() != 0 {
+    if !meta.file_type().is_symlink() {
+        return Ok(false);
+    }
+    if meta.uid() != 0 {
         return Err(Error::new(
             ErrorKind::PermissionDenied,
             format!(
@@ -89,6 +117,30 @@ pub fn open_dir(path: &Path) -> std::io::Result<File> {
             ),
         ));
     }
+    Ok(true)
+}
+
+/// A configuration file the administrator names (`postgresql.conf`), to
+/// read and append to: a link in its place is followed only when root owns
+/// it, and it must be a regular file with a single link.
+pub fn open_config(path: &Path) -> std::io::Result<File> {
+    let nofollow = if followable(path)? {
+        0
+    } else {
+        libc::O_NOFOLLOW
+    };
+    let f = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .custom_flags(nofollow | libc::O_CLOEXEC)
+        .open(path)?;
+    checked(f, path)
+}
+
+/// A directory, to chown or chmod through its descriptor. A link in its
+/// place is followed only when root owns it (the administrator's).
+pub fn open_dir(path: &Path) -> std::io::Result<File> {
+    followable(path)?;
     let d = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
@@ -190,6 +242,68 @@ mod tests {
             b"short",
             "create leaves content"
         );
+    }
+
+    /// What a rewind keeps is copied from the data directory: a link (or a
+    /// hard link) planted there to a file only root reads is not copied.
+    #[test]
+    fn a_copy_never_reads_through_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, b"root only").unwrap();
+        let planted = dir.path().join("postgresql.auto.conf");
+        std::os::unix::fs::symlink(&secret, &planted).unwrap();
+        let to = dir.path().join("kept");
+        assert!(copy_file(&planted, &to).is_err());
+        assert!(!to.exists());
+        std::fs::remove_file(&planted).unwrap();
+        std::fs::hard_link(&secret, &planted).unwrap();
+        assert!(copy_file(&planted, &to).is_err());
+        assert!(!to.exists());
+        std::fs::remove_file(&planted).unwrap();
+        assert!(
+            !copy_file(&planted, &to).unwrap(),
+            "missing: nothing copied"
+        );
+        std::fs::write(&planted, b"port = 5432\n").unwrap();
+        assert!(copy_file(&planted, &to).unwrap());
+        assert_eq!(std::fs::read(&to).unwrap(), b"port = 5432\n");
+        assert_eq!(std::fs::metadata(&to).unwrap().mode() & 0o777, 0o600);
+        // the destination is new: a link planted there fails the copy
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        let to2 = dir.path().join("kept2");
+        std::os::unix::fs::symlink(&victim, &to2).unwrap();
+        assert!(copy_file(&planted, &to2).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+    }
+
+    /// postgresql.conf: a link the PostgreSQL user planted is not followed
+    /// (root would append to the file it points to); root's is.
+    #[test]
+    fn config_links_only_from_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        let conf = dir.path().join("postgresql.conf");
+        std::os::unix::fs::symlink(&victim, &conf).unwrap();
+        if nix::unistd::geteuid().is_root() {
+            assert!(open_config(&conf).is_ok(), "root's link is followed");
+            nix::unistd::fchownat(
+                None,
+                &conf,
+                Some(nix::unistd::Uid::from_raw(65534)),
+                None,
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .unwrap();
+            let e = open_config(&conf).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        }
+        std::fs::remove_file(&conf).unwrap();
+        std::fs::hard_link(&victim, &conf).unwrap();
+        assert!(open_config(&conf).is_err(), "a hard link is refused");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
     }
 
     #[test]

@@ -270,7 +270,7 @@ impl Rewind<'_> {
         };
         // Root writes into the directory it made (not yet the PostgreSQL
         // user's: nothing can be planted there), then hands it over.
-        let _ = std::fs::write(kept.join("pg_rewind.log"), log);
+        let _ = crate::os::fs::write_file(&kept.join("pg_rewind.log"), log.as_bytes(), 0o600);
         let restored = result.and_then(|_| self.restore_own_files(&kept));
         chown_tree(&kept, self.dba);
         restored?;
@@ -296,13 +296,33 @@ impl Rewind<'_> {
         // New directories (mkdir fails on anything already there, a link
         // included), root's until the end of the rewind.
         std::fs::create_dir(&dir).map_err(keep_err(&dir))?;
-        std::fs::create_dir(dir.join("pg_wal")).map_err(keep_err(&dir))?;
+        let copied = self.copy_into(&dir, mine, diverged_at, dry);
+        if copied.is_err() {
+            // Our own copy, half made (root's directory, nothing of the
+            // data directory): nothing was rewound, so nothing is kept.
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        copied.map(|_| dir)
+    }
+
+    fn copy_into(
+        &self,
+        dir: &Path,
+        mine: &ControlData,
+        diverged_at: Option<&str>,
+        dry: &str,
+    ) -> Result<(), RewindError> {
+        let keep_err = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| RewindError::Keep { path, source }
+        };
+        std::fs::create_dir(dir.join("pg_wal")).map_err(keep_err(dir))?;
+        // Never through a link planted in the data directory (os/fs.rs):
+        // the copies are handed over to the PostgreSQL user.
         let copy = |from: &Path, to: &Path| -> Result<(), RewindError> {
-            match std::fs::copy(from, to) {
-                Ok(_) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(keep_err(from)(e)),
-            }
+            crate::os::fs::copy_file(from, to)
+                .map(drop)
+                .map_err(keep_err(from))
         };
         for f in OWN_FILES {
             copy(&self.pgdata.join(f), &dir.join(f))?;
@@ -318,8 +338,9 @@ impl Rewind<'_> {
                 copy(&wal.join(&n), &dir.join("pg_wal").join(&n))?;
             }
         }
-        std::fs::write(dir.join("pg_rewind-dry-run.log"), dry).map_err(keep_err(&dir))?;
-        Ok(dir)
+        crate::os::fs::write_file(&dir.join("pg_rewind-dry-run.log"), dry.as_bytes(), 0o600)
+            .map_err(keep_err(dir))?;
+        Ok(())
     }
 
     /// Puts the node's own configuration files back over the primary's.

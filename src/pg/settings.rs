@@ -6,7 +6,7 @@
 //! start. Here every value goes through `quote`, which produces what
 //! PostgreSQL's configuration parser reads back as the original text.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -98,11 +98,14 @@ pub fn has_include(config_text: &str, file: &Path) -> bool {
 /// Appends the include line for `file` to `config` if it is not there.
 /// Returns whether the file was changed.
 pub fn ensure_include(config: &Path, file: &Path) -> std::io::Result<bool> {
-    let text = std::fs::read_to_string(config)?;
+    // One descriptor for the read and the append (os/fs.rs: never through
+    // a link the PostgreSQL user planted).
+    let mut f = crate::os::fs::open_config(config)?;
+    let mut text = String::new();
+    f.read_to_string(&mut text)?;
     if has_include(&text, file) {
         return Ok(false);
     }
-    let mut f = std::fs::OpenOptions::new().append(true).open(config)?;
     let sep = if text.is_empty() || text.ends_with('\n') {
         ""
     } else {
@@ -115,7 +118,9 @@ pub fn ensure_include(config: &Path, file: &Path) -> std::io::Result<bool> {
 /// Removes every line of `config` containing the include line for `file`.
 /// Returns whether the file was changed. Ownership and mode are kept.
 pub fn remove_include(config: &Path, file: &Path) -> std::io::Result<bool> {
-    let text = std::fs::read_to_string(config)?;
+    let mut current = crate::os::fs::open_config(config)?;
+    let mut text = String::new();
+    current.read_to_string(&mut text)?;
     let line = include_line(file);
     if !text.contains(&line) {
         return Ok(false);
@@ -125,7 +130,8 @@ pub fn remove_include(config: &Path, file: &Path) -> std::io::Result<bool> {
         .filter(|l| !l.contains(&line))
         .map(|l| format!("{l}\n"))
         .collect();
-    let meta = std::fs::metadata(config)?;
+    // Owner and mode of the file read, not of whatever the name points to now.
+    let meta = current.metadata()?;
     let tmp = config.with_extension("conf.pgsql-ra.tmp");
     let f = crate::os::fs::write_file(&tmp, kept.as_bytes(), 0o600)?;
     f.set_permissions(meta.permissions())?;

@@ -213,6 +213,44 @@ fn rejoin_rewind_brings_back_a_former_primary_that_diverged() {
         assert!(n1.pg.tmpdir().join("PGSQL.lock").exists(), "{mode}");
     }
 
+    // What the rewind keeps is copied as root and handed to the PostgreSQL
+    // user: a link planted in place of postgresql.auto.conf, to a file only
+    // root reads, fails the rewind before anything is rewound, and is
+    // copied nowhere.
+    let auto = n1.pg.pgdata().join("postgresql.auto.conf");
+    let aside = n1.pg.pgdata().join("postgresql.auto.conf.aside");
+    std::fs::rename(&auto, &aside).unwrap();
+    let secret_dir = tempfile::tempdir().unwrap();
+    let secret = secret_dir.path().join("root-only");
+    std::fs::write(&secret, b"root's secret").unwrap();
+    std::os::unix::fs::symlink(&secret, &auto).unwrap();
+    let (uid, _) = uid_of(PGDBA);
+    nix::unistd::fchownat(
+        None,
+        &auto,
+        Some(nix::unistd::Uid::from_raw(uid)),
+        None,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    let out = back.clone().param("rejoin", "rewind").run("start");
+    assert_rc(&out, 1);
+    assert!(
+        out.exit_reason().unwrap().contains("postgresql.auto.conf"),
+        "{out:?}"
+    );
+    assert!(!n1.pg.is_running());
+    assert!(n1.pg.tmpdir().join("PGSQL.lock").exists());
+    let copies = std::process::Command::new("grep")
+        .args(["-rl", "root's secret"])
+        .arg(n1.pg.tmpdir())
+        .arg(n1.pg.pgdata())
+        .output()
+        .unwrap();
+    assert!(copies.stdout.is_empty(), "copied: {copies:?}");
+    std::fs::remove_file(&auto).unwrap();
+    std::fs::rename(&aside, &auto).unwrap();
+
     // rewind: rewound, started as node2's standby, streaming, without 99.
     let out = back.clone().param("rejoin", "rewind").run("start");
     assert_rejoined(&out, &n1, &n2, "Rewound from the primary at");

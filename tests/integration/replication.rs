@@ -9,7 +9,7 @@
 //! The main scenario ([`sync_pair_scenario`]) is shared with `versions.rs`,
 //! which runs it on every PostgreSQL major from 10 to 18.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::fake_cluster::FakeCluster;
@@ -492,6 +492,163 @@ fn planted_links_in_tmpdir_never_redirect_root() {
         "root's directory chowned"
     );
     assert!(!n1.pg.is_running());
+}
+
+/// Root's files in a root-only directory beside a node's (one file system:
+/// hard links to them can be planted).
+struct Victims {
+    dir: PathBuf,
+    made: Vec<(PathBuf, Vec<u8>)>,
+}
+
+impl Victims {
+    fn new(beside: &Node) -> Victims {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = beside.pg.root.path().join("root-only");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        Victims { dir, made: vec![] }
+    }
+
+    /// Plants at `at` a link to a new root file: a symbolic link owned by
+    /// the PostgreSQL user, or a hard link.
+    fn plant(&mut self, at: &Path, hard: bool) {
+        use std::os::unix::fs::PermissionsExt;
+        let victim = self.dir.join(format!("victim-{}", self.made.len()));
+        let content = format!("# root's file, planted at {}\n", at.display()).into_bytes();
+        std::fs::write(&victim, &content).unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if hard {
+            std::fs::hard_link(&victim, at).unwrap();
+        } else {
+            std::os::unix::fs::symlink(&victim, at).unwrap();
+            let (uid, _) = uid_of(PGDBA);
+            nix::unistd::fchownat(
+                None,
+                at,
+                Some(nix::unistd::Uid::from_raw(uid)),
+                None,
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .unwrap();
+        }
+        self.made.push((victim, content));
+    }
+
+    /// Every victim has its content, root's ownership and mode 0600.
+    #[track_caller]
+    fn untouched(&self) {
+        use std::os::unix::fs::MetadataExt;
+        for (victim, content) in &self.made {
+            let md = std::fs::metadata(victim).unwrap();
+            assert_eq!(
+                &std::fs::read(victim).unwrap(),
+                content,
+                "{}",
+                victim.display()
+            );
+            assert_eq!((md.uid(), md.gid()), (0, 0), "{} chowned", victim.display());
+            assert_eq!(md.mode() & 0o7777, 0o600, "{} chmodded", victim.display());
+        }
+    }
+}
+
+/// Removes what is left of planted links (the agent replaced some names
+/// with its own files, refused to write others).
+fn unplant(names: &[PathBuf]) {
+    use std::os::unix::fs::MetadataExt;
+    for n in names {
+        if let Ok(md) = std::fs::symlink_metadata(n) {
+            if md.file_type().is_symlink() || md.nlink() > 1 {
+                std::fs::remove_file(n).unwrap();
+            }
+        }
+    }
+}
+
+/// Every file the pgsql personality writes as root in tmpdir and the data
+/// directory (recovery.conf, rep_mode.conf, PGSQL.lock, the election's
+/// xlog_note.N, the steady-standby and not-following notes,
+/// standby.signal; the rewind's copies are in rejoin.rs and postgresql.conf
+/// in src/os/fs.rs): a symbolic link owned by the PostgreSQL user (node1)
+/// or a hard link (node2) planted at its name before the actions that
+/// write it never makes root write, chown or chmod the file it points to.
+#[test]
+fn planted_links_at_every_file_root_writes_leave_their_targets_alone() {
+    let (n1, n2) = pair();
+    let fc = FakeCluster::new(&["node1", "node2"]);
+    let a1 = agent(&fc, &n1, "sync", ADDR1);
+    let a2 = agent(&fc, &n2, "sync", ADDR1);
+    let mut victims = Victims::new(&n1);
+    let names = |n: &Node| -> Vec<PathBuf> {
+        let t = n.pg.tmpdir();
+        let mut v: Vec<PathBuf> = [
+            "recovery.conf",
+            "rep_mode.conf",
+            ".pgsql-steady-standby",
+            ".pgsql-not-following",
+        ]
+        .iter()
+        .map(|f| t.join(f))
+        .collect();
+        v.extend((0..4).map(|i| t.join(format!("xlog_note.{i}"))));
+        v.push(n.pg.pgdata().join("standby.signal"));
+        v
+    };
+    for (n, hard) in [(&n1, false), (&n2, true)] {
+        std::fs::create_dir_all(n.pg.tmpdir()).unwrap();
+        chown_r(&n.pg.tmpdir(), PGDBA);
+        for name in names(n) {
+            victims.plant(&name, hard);
+        }
+    }
+    // Starts as standbys and election rounds, whatever they conclude
+    // (a planted note stops the election on that node).
+    let _ = a1.run("start");
+    let _ = a2.run("start");
+    for _ in 0..4 {
+        let _ = a1.clone().recurring().run("monitor");
+        let _ = a2.clone().recurring().run("monitor");
+    }
+    victims.untouched();
+
+    // Clean starts, then the promotion's lock and the primary's
+    // rep_mode.conf.
+    let _ = a1.run("stop");
+    let _ = a2.run("stop");
+    unplant(&names(&n1));
+    unplant(&names(&n2));
+    let lock = n1.pg.tmpdir().join("PGSQL.lock");
+    assert_rc(&a1.run("start"), 0);
+    assert_rc(&a2.run("start"), 0);
+    victims.plant(&lock, true);
+    let out = a1.run("promote");
+    assert_rc(&out, 1);
+    assert!(out.exit_reason().unwrap().contains("PGSQL.lock"), "{out:?}");
+    victims.untouched();
+    std::fs::remove_file(&lock).unwrap();
+    assert_rc(&a1.run("promote"), 0);
+    fc.set_role("pgsql", "node1", "Promoted");
+    fc.set_role("pgsql", "node2", "Unpromoted");
+    let rep = n1.pg.tmpdir().join("rep_mode.conf");
+    std::fs::remove_file(&rep).unwrap();
+    victims.plant(&rep, false);
+    let promoted = a1.clone().recurring().meta("role", "Promoted");
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            promoted.run("monitor");
+            rep_mode_conf(&n1).contains("node2")
+        }),
+        "node2 never named in rep_mode.conf"
+    );
+    victims.untouched();
+    assert!(!std::fs::symlink_metadata(&rep)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_rc(&a2.run("stop"), 0);
+    assert_rc(&a1.run("demote"), 0);
+    assert_rc(&a1.run("stop"), 0);
 }
 
 /// restart_on_promote stops the standby and starts it without recovery
