@@ -3,6 +3,7 @@
 //! it was called by and asks it everything else (meta-data, methods, usage,
 //! which actions it has, and the action itself).
 
+pub mod follow;
 pub mod manual;
 pub mod pgsql;
 pub mod pgsqlms;

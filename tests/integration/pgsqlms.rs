@@ -1771,6 +1771,100 @@ fn pgsqlms_starts_a_former_primary_that_can_follow() {
     assert_eq!(c.score("srv1").as_deref(), Some("1000"));
 }
 
+/// The rows of table `t` of an instance, in order.
+fn rows(pg: &PgInstance) -> String {
+    pg.psql("select string_agg(x::text, ',' order by x) from t")
+        .unwrap_or_default()
+}
+
+/// A standby whose WAL went past the primary's history (here: srv2 was
+/// promoted behind the cluster's back and wrote on its own timeline, then
+/// put back into recovery by hand) never streams, and PAF's monitor calls
+/// it healthy. Ours watches it (a note in `HA_RSCTMP`) while crm_mon shows
+/// srv1 promoted; once that lasted the grace period and srv1 answers on
+/// `primary_conninfo`, `rejoin=safe` only says so, `rejoin=rewind` fails
+/// the monitor, and the restart Pacemaker then runs rewinds srv2 from srv1:
+/// it streams, without its own write.
+#[test]
+fn pgsqlms_rejoin_rewind_repairs_a_standby_that_cannot_follow() {
+    let c = Paf::new(2, Kind::Ours);
+    c.pg(0).start_directly();
+    assert_rc(&c.agent(1).run("start"), 0);
+    c.wait_streaming(0, 1);
+    c.fc.set_role(RSC, "srv1", "Promoted");
+    c.fc.set_role(RSC, "srv2", "Unpromoted");
+    c.pg(0)
+        .psql("create table t(x int); insert into t values (1)")
+        .unwrap();
+    wait_caught_up(&c, 0);
+    let m2 = c.agent(1).recurring();
+    let note = c.fc.dir().join(format!(".{RSC}-not-following"));
+    // Streaming: nothing to watch.
+    assert_rc(&m2.clone().param("rejoin", "rewind").run("monitor"), 0);
+    assert!(!note.exists());
+
+    // srv2 leaves srv1's history: promoted by hand, a write of its own,
+    // then a standby again (standby.signal), started by hand.
+    let pg2 = c.pg(1);
+    pg2.psql("select pg_promote()").unwrap();
+    assert!(wait_for(Duration::from_secs(20), || in_recovery(pg2) == "f"));
+    pg2.psql("insert into t values (99); checkpoint").unwrap();
+    c.pg(0).psql("insert into t values (2)").unwrap();
+    pg2.stop_cleanly();
+    let signal = pg2.pgdata().join("standby.signal");
+    std::fs::write(&signal, "").unwrap();
+    chown_r(&signal, PGDBA);
+    pg2.start_directly();
+    assert_eq!(in_recovery(pg2), "t");
+
+    // rejoin=safe: watched, then only a warning after the grace.
+    let safe = m2.clone().param("rejoin", "safe");
+    let out = safe.run("monitor");
+    assert_rc(&out, 0);
+    assert!(
+        note.exists(),
+        "no note of a standby that does not stream: {}",
+        out.stderr
+    );
+    let since = |age: u64| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        format!("since={}\nattempts=0\n", now - age)
+    };
+    // The grace period (15 s) has passed.
+    std::fs::write(&note, since(16)).unwrap();
+    let out = safe.run("monitor");
+    assert_rc(&out, 0);
+    assert!(out.stderr.contains("set rejoin=rewind"), "{}", out.stderr);
+
+    // rejoin=rewind: the monitor fails with the reason, the restart
+    // rewinds.
+    let out = m2.clone().param("rejoin", "rewind").run("monitor");
+    assert_rc(&out, 1);
+    assert_reason(&out, "has not streamed");
+    let a2 = c.agent(1).param("rejoin", "rewind");
+    assert_rc(&a2.run("stop"), 0);
+    let out = a2.run("start");
+    assert_rc(&out, 0);
+    assert!(out.stderr.contains("\"pgsqld\" rewound"), "{}", out.stderr);
+    assert!(!note.exists());
+    assert_eq!(in_recovery(pg2), "t");
+    c.wait_streaming(0, 1);
+    assert!(
+        wait_for(Duration::from_secs(10), || rows(pg2) == "1,2"),
+        "srv2 has {:?}",
+        rows(pg2)
+    );
+    // Streaming: the next monitor finds nothing to watch.
+    assert_rc(&m2.param("rejoin", "rewind").run("monitor"), 0);
+    assert!(!note.exists());
+    for i in (0..2).rev() {
+        let _ = c.agent(i).run("stop");
+    }
+}
+
 /// Both notification vocabularies: Pacemaker 2.1 exports the new names
 /// (`promoted`/`unpromoted`) and the legacy ones (`master`/`slave`); a later
 /// Pacemaker may export only the new ones, an older one only the legacy

@@ -22,7 +22,7 @@ use crate::ocf::Failure;
 use crate::pg::conninfo;
 use crate::pg::controldata::ControlData;
 use crate::pg::replication::{Comparison, Peer};
-use crate::pg::rewind::{Outcome, Rejoin, Rewind};
+use crate::pg::rewind::{Outcome, Rejoin, Rewind, RewindError};
 use crate::pg::timeline::Relation;
 
 /// What the comparison means for PAF's start: `Ok` to go on, `Err(why)`
@@ -106,6 +106,16 @@ impl Paf {
     /// `system_user`, to the `postgres` database), pg/rewind.rs. A crashed
     /// primary goes through crash recovery first.
     pub async fn rewind(&self, cd: &ControlData, conninfo: &str) -> Result<(), Failure> {
+        self.try_rewind(cd, conninfo).await.map_err(|e| {
+            Failure::generic(format!(
+                "Instance \"{}\" could not be rewound: {e}",
+                self.rsc
+            ))
+        })
+    }
+
+    /// [`Paf::rewind`], its outcome logged, its error as pg/rewind.rs says.
+    pub async fn try_rewind(&self, cd: &ControlData, conninfo: &str) -> Result<(), RewindError> {
         let source = conninfo::with_parameter(
             &conninfo::with_parameter(conninfo, "user", &self.cfg.system_user),
             "dbname",
@@ -148,10 +158,7 @@ impl Paf {
                 );
                 Ok(())
             }
-            Err(e) => Err(Failure::generic(format!(
-                "Instance \"{}\" could not be rewound: {e}",
-                self.rsc
-            ))),
+            Err(e) => Err(e),
         }
     }
 }

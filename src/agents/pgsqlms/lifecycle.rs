@@ -17,7 +17,9 @@
 //!   one (a crash, from which PostgreSQL recovers) instead of failing;
 //! - a cleanly stopped former primary whose last checkpoint lies beyond the
 //!   point where the current primary's timeline forked is not started as a
-//!   standby (`divergence.rs`): PAF starts it and leaves replication broken.
+//!   standby (`divergence.rs`): PAF starts it and leaves replication broken;
+//! - with `rejoin=rewind`, a standby the monitor found unable to follow the
+//!   primary is rewound from it before it starts (`follow.rs`).
 
 use crate::pg::rewind::Rejoin;
 use std::time::Duration;
@@ -65,6 +67,20 @@ impl Paf {
                     other.describe(&self.rsc)
                 )))
             }
+        }
+        // Ours (rejoin=rewind): a standby the monitor found unable to follow
+        // the primary, and stopped cleanly since, is rewound first
+        // (follow.rs). A former primary is divergence.rs's (a crashed one
+        // was rewound just now). A crashed standby starts as it is (its
+        // crash recovery cannot run in single-user mode beside
+        // standby.signal); its next monitor finds the note and asks for
+        // the restart again.
+        let mut before = before;
+        if self.cfg.rejoin == Some(Rejoin::Rewind)
+            && before.state == DbState::ShutDownInRecovery
+            && self.rewind_standby(&before).await?
+        {
+            before = self.controldata().await?;
         }
         if before.state == DbState::ShutDown {
             self.refuse_if_diverged(&before).await?;

@@ -18,6 +18,7 @@
 
 pub mod config;
 mod divergence;
+mod follow;
 mod lifecycle;
 mod notify;
 mod notify_env;
@@ -325,18 +326,24 @@ impl Paf {
     /// PAF's monitor: the state; on a primary, then the standbys' scores.
     /// One `crm_mon` serves both the scores and, without fencing, the
     /// question whether this primary is cut off (it then stops itself, as
-    /// the pgsql personality does: docs/architecture.md).
+    /// the pgsql personality does: docs/architecture.md). On a standby,
+    /// whether it can follow the primary (follow.rs).
     async fn monitor(&self, early: Option<Session>) -> ActionResult {
         let (state, session) = self.observe(early).await;
-        if let (State::Primary, Some(session)) = (&state, session) {
-            let status = self.pcmk.status(&self.rsc).await;
-            if let Ok(st) = &status {
-                if self.pcmk.cut_off(st).await {
-                    drop(session);
-                    return self.stop_cut_off().await;
+        match (&state, session) {
+            (State::Primary, Some(session)) => {
+                let status = self.pcmk.status(&self.rsc).await;
+                if let Ok(st) = &status {
+                    if self.pcmk.cut_off(st).await {
+                        drop(session);
+                        return self.stop_cut_off().await;
+                    }
                 }
+                self.check_locations(&session, status.ok()).await?;
+                self.primary_now();
             }
-            self.check_locations(&session, status.ok()).await?;
+            (State::Standby, Some(session)) => self.watch_following(&session).await?,
+            _ => {}
         }
         state.result(&self.rsc)
     }

@@ -119,7 +119,7 @@ impl Paf {
 
     /// The monitor logic. `early`: a session opened before (the monitor's,
     /// which the checks already used), taken as the first answer. A primary's
-    /// state comes back with its session.
+    /// or a standby's state comes back with its session.
     pub async fn observe(&self, early: Option<Session>) -> (State, Option<Session>) {
         let mut early = early;
         let (ready, session) = self.ping(&mut early).await;
@@ -208,7 +208,8 @@ impl Paf {
         }
     }
 
-    /// `session`: the one `ping` opened, if it could. A primary keeps it.
+    /// `session`: the one `ping` opened, if it could. A primary or a
+    /// standby keeps it.
     async fn confirm_role(&self, session: Option<Session>) -> (State, Option<Session>) {
         let session = match session {
             Some(s) => s,
@@ -225,7 +226,7 @@ impl Paf {
         };
         let answer = session.query_value("SELECT pg_is_in_recovery()").await;
         let state = match answer {
-            Ok(Some(v)) if v == "t" => State::Standby,
+            Ok(Some(v)) if v == "t" => return (State::Standby, Some(session)),
             Ok(Some(v)) if v == "f" => return (State::Primary, Some(session)),
             Ok(v) => State::Failed(Failure::configured(format!(
                 "Unexpected result from query to check if \"{}\" is a primary or a secondary: \

@@ -13,7 +13,6 @@
 mod attributes;
 mod election;
 mod files;
-mod follow;
 mod lifecycle;
 mod notify;
 mod promotion;

@@ -30,7 +30,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{follow, Repl};
+use super::Repl;
+use crate::agents::follow;
 use crate::agents::pgsql::config::Rejoin;
 use crate::cluster::vocabulary::Attr;
 use crate::cluster::Lifetime;
@@ -344,40 +345,28 @@ impl Repl<'_> {
     }
 
     /// A start after the monitor found this standby unable to follow
-    /// (follow.rs): pg_rewind from the primary first. Whatever stops the
-    /// rewind, the standby starts as it is (as the stock agent starts it)
-    /// and the note counts the attempt; a rewind that ran ends the episode.
+    /// (agents/follow.rs): pg_rewind from the primary first. Whatever stops
+    /// the rewind, the standby starts as it is (as the stock agent starts
+    /// it) and the note counts the attempt; a rewind that ran ends the
+    /// episode.
     pub(super) async fn rewind_standby(&self) {
         let path = follow::note_path(&self.pg.cfg.tmpdir, &self.rsc);
-        let Some(note) = follow::Note::read(&path) else {
-            return;
-        };
-        tracing::info!(
-            "This standby could not follow the primary at {} since {} (follow.rs): rewinding it \
-             before it starts",
-            self.pg.cfg.master_ip,
-            note.since
-        );
-        match self.rewind_from_primary().await {
-            Ok(()) => follow::forget(&path),
-            Err(e) => {
-                tracing::warn!(
-                    "Cannot rewind this standby from the primary: {e}; starting it as it is \
-                     (attempt {} of {})",
-                    note.attempts + 1,
-                    follow::MAX_ATTEMPTS
-                );
-                follow::Note {
-                    attempts: note.attempts + 1,
-                    ..note
-                }
-                .write(&path);
-            }
+        let upstream = format!("the primary at {}", self.pg.cfg.master_ip);
+        if let Err(failed) =
+            follow::rewind_before_start(&path, &upstream, self.rewind_from_primary()).await
+        {
+            tracing::warn!(
+                "Cannot rewind this standby from the primary: {}; starting it as it is \
+                 (attempt {} of {})",
+                failed.error,
+                failed.attempt,
+                follow::MAX_ATTEMPTS
+            );
         }
     }
 
-    /// The monitor's half of follow.rs: a standby that does not stream
-    /// from `master_ip` while another node is the primary.
+    /// The monitor's half of agents/follow.rs: a standby that does not
+    /// stream from `master_ip` while another node is the primary.
     pub(super) async fn watch_following(
         &self,
         view: &super::attributes::View,
@@ -389,83 +378,23 @@ impl Repl<'_> {
             .iter()
             .any(|n| !n.eq_ignore_ascii_case(&self.me));
         let stuck = !streaming && other_primary;
-        let now = follow::now_secs();
-        match follow::decide(follow::Note::read(&path), stuck, now) {
-            follow::Verdict::Fine => {
-                if path.exists() {
-                    follow::forget(&path);
-                }
-                Ok(())
-            }
-            follow::Verdict::Watch(note) => {
-                if note.since == now {
-                    tracing::info!(
-                        "This standby does not stream from the primary at {}: watching it ({})",
-                        self.pg.cfg.master_ip,
-                        path.display()
-                    );
-                    note.write(&path);
-                }
-                Ok(())
-            }
-            follow::Verdict::GaveUp(note) => {
-                tracing::warn!(
-                    "This standby has not streamed from the primary at {} since {}, and {} \
-                     restarts with pg_rewind did not help: rebuild it (pg_basebackup), see \
-                     docs/operations.md",
-                    self.pg.cfg.master_ip,
-                    note.since,
-                    note.attempts
-                );
-                Ok(())
-            }
-            follow::Verdict::Repair { waited, note } => {
-                if self.pg.cfg.rejoin != Rejoin::Rewind {
-                    tracing::warn!(
-                        "This standby has not streamed from the primary at {} for {waited} s; \
-                         if its WAL went past the primary's history it never will: rebuild \
-                         it, or set rejoin=rewind to have it rewound",
-                        self.pg.cfg.master_ip
-                    );
-                    return Ok(());
-                }
-                let Some(psql) = self.psql() else {
-                    return Ok(());
-                };
-                let conninfo = self.primary_conninfo(&self.pg.cfg.repuser, None);
-                let peer = Peer {
-                    psql: &psql,
-                    user: &self.pg.dba,
-                    conninfo: &conninfo,
-                };
-                match peer
-                    .identify_system(self.pg.deadline.within(Duration::from_secs(10)))
-                    .await
-                {
-                    Err(e) => {
-                        tracing::info!(
-                            "This standby does not stream, and the primary does not answer at \
-                             {} either ({e}): nothing to repair from yet",
-                            self.pg.cfg.master_ip
-                        );
-                        Ok(())
-                    }
-                    Ok(primary) => {
-                        follow::Note {
-                            attempts: note.attempts + 1,
-                            ..note
-                        }
-                        .write(&path);
-                        Err(Failure::generic(format!(
-                            "This standby has not streamed for {waited} s from the primary at {}, \
-                             which answers (timeline {}): its WAL may have gone past the \
-                             primary's history; rejoin=rewind: the restart rewinds it",
-                            self.pg.cfg.master_ip, primary.timeline
-                        )))
-                    }
-                }
-            }
-        }
+        let upstream = format!("the primary at {}", self.pg.cfg.master_ip);
+        let rewind = self.pg.cfg.rejoin == Rejoin::Rewind;
+        follow::watch(&path, stuck, rewind, &upstream, || async {
+            let Some(psql) = self.psql() else {
+                return Err(format!("no psql at {} or beside pg_ctl", self.pg.cfg.psql));
+            };
+            let conninfo = self.primary_conninfo(&self.pg.cfg.repuser, None);
+            let peer = Peer {
+                psql: &psql,
+                user: &self.pg.dba,
+                conninfo: &conninfo,
+            };
+            peer.identify_system(self.pg.deadline.within(Duration::from_secs(10)))
+                .await
+                .map(|primary| primary.timeline)
+        })
+        .await
     }
 
     /// pg_rewind from the primary at `master_ip` (pg/rewind.rs), its
