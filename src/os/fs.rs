@@ -75,6 +75,25 @@ pub fn create_file(path: &Path, mode: u32) -> std::io::Result<File> {
     checked(f, path)
 }
 
+/// The first `limit` bytes of the regular file `path`, or `None` when it
+/// does not exist. Not through a link, and never blocking on a FIFO
+/// planted under the name.
+pub fn read_head(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let f = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => checked(f, path)?,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut head = Vec::new();
+    f.take(limit).read_to_end(&mut head)?;
+    Ok(Some(head))
+}
+
 /// Copies the regular file `from` to `to`, a new file of mode 0600, and
 /// returns whether `from` existed. Neither name is followed if it is a
 /// link: `from` is in a directory the PostgreSQL user controls, and a

@@ -107,6 +107,10 @@ pub enum RewindError {
     Recovery(String),
     #[error("pg_rewind failed: {0}")]
     Failed(String),
+    /// The real run failed: pg_rewind may have changed part of the data
+    /// directory, which must not run before it is rebuilt.
+    #[error("pg_rewind failed while rewinding, and the data directory may be half rewound: {0}")]
+    Interrupted(String),
     #[error("cannot keep a copy of {path} before rewinding: {source}")]
     Keep {
         path: String,
@@ -263,7 +267,10 @@ impl Rewind<'_> {
             return Ok(Outcome::NotNeeded);
         }
         let kept = self.keep(mine, diverged_at.as_deref(), &dry)?;
-        let result = self.pg_rewind(false, deadline).await;
+        let result = self.pg_rewind(false, deadline).await.map_err(|e| match e {
+            RewindError::Failed(why) => RewindError::Interrupted(why),
+            other => other,
+        });
         let log = match &result {
             Ok(out) => out.clone(),
             Err(e) => e.to_string(),

@@ -321,6 +321,31 @@ fn rejoin_rewind_needs_wal_log_hints_or_checksums() {
 /// `master_ip`, fails with the reason under `rejoin=rewind`; the restart
 /// Pacemaker then runs rewinds it from node1, and it streams without its
 /// own writes. With `rejoin=safe` the monitor only says so.
+/// `bindir`'s programs, but a pg_rewind whose dry run is the real one's and
+/// whose real run fails.
+fn broken_pg_rewind(bindir: &std::path::Path) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for e in std::fs::read_dir(bindir).unwrap().flatten() {
+        if e.file_name() != "pg_rewind" {
+            std::os::unix::fs::symlink(e.path(), dir.path().join(e.file_name())).unwrap();
+        }
+    }
+    let script = dir.path().join("pg_rewind");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nfor a; do [ \"$a\" = --dry-run ] && exec {} \"$@\"; done\n\
+             echo 'pg_rewind: the test breaks the real run' >&2\nexit 1\n",
+            bindir.join("pg_rewind").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
 #[test]
 fn rejoin_rewind_repairs_a_standby_that_cannot_follow() {
     let (n1, n2, _fc, _a1, a2) = rewindable_pair("async");
@@ -368,6 +393,38 @@ fn rejoin_rewind_repairs_a_standby_that_cannot_follow() {
     );
     let a2 = a2.param("rejoin", "rewind");
     assert_rc(&a2.run("stop"), 0);
+
+    // A pg_rewind whose real run fails (its dry run passes) may leave the
+    // data directory half rewound: the start fails, and the lock keeps the
+    // standby from ever starting until a person rebuilds it.
+    let tools = broken_pg_rewind(&n2.pg.bindir);
+    let pgctl = tools.path().join("pg_ctl");
+    let out = a2
+        .clone()
+        .param("pgctl", pgctl.to_str().unwrap())
+        .run("start");
+    assert_rc(&out, 1);
+    assert!(
+        out.exit_reason()
+            .unwrap()
+            .contains("rewind failed part way"),
+        "{out:?}"
+    );
+    let lock = n2.pg.tmpdir().join("PGSQL.lock");
+    assert!(lock.exists());
+    assert!(!n2.pg.is_running());
+    // Not even another rewind: the lock says why.
+    let out = a2.run("start");
+    assert_rc(&out, 1);
+    assert!(
+        out.exit_reason().unwrap().contains("failed part way"),
+        "{out:?}"
+    );
+    assert!(!n2.pg.is_running());
+    // The test's pg_rewind changed nothing: removing the lock stands in for
+    // the rebuild.
+    std::fs::remove_file(&lock).unwrap();
+
     let out = a2.run("start");
     assert_rc(&out, 0);
     assert!(

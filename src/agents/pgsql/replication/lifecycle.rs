@@ -32,7 +32,7 @@ impl Repl<'_> {
             self.rewind_and_unlock(&lock).await?;
         } else if self.pg.cfg.rejoin == Rejoin::Rewind {
             // A standby the monitor found unable to follow (agents/follow.rs).
-            self.rewind_standby().await;
+            self.rewind_standby().await?;
         }
         election::clear_notes(&self.pg.cfg.tmpdir);
         self.pg.write_recovery_conf(&self.me)?;

@@ -180,6 +180,9 @@ impl Repl<'_> {
         if crate::pg::pidfile::postmaster_alive(&self.pg.cfg.pgdata, &self.pg.dba).is_some() {
             return keep(&"PostgreSQL is running here");
         }
+        if half_rewound(&self.pg.cfg.lock_file()) {
+            return keep(&HALF_REWOUND);
+        }
         let mine = match ControlData::read(
             &self.tool("pg_controldata"),
             &self.pg.cfg.pgdata,
@@ -322,6 +325,13 @@ impl Repl<'_> {
     /// on as a standby. Anything that stops the rewind keeps the lock and
     /// fails the start with the reason.
     pub(super) async fn rewind_and_unlock(&self, lock: &Path) -> Result<(), Failure> {
+        if half_rewound(lock) {
+            return Err(Failure::generic(format!(
+                "{} says an earlier pg_rewind failed part way: rebuild the data directory \
+                 (pg_basebackup), then remove it",
+                lock.display()
+            )));
+        }
         let refuse = |why: String| {
             Failure::generic(format!(
                 "Cannot rejoin this node as a standby: {why}; {} stays, repair the data \
@@ -336,6 +346,10 @@ impl Repl<'_> {
                     "rejoin=rewind: {e}; set wal_log_hints = on (and restart) or use rejoin=safe"
                 )))
             }
+            Err(e @ RewindError::Interrupted(_)) => {
+                mark_half_rewound(lock);
+                return Err(refuse(e.to_string()));
+            }
             Err(e) => return Err(refuse(e.to_string())),
         }
         std::fs::remove_file(lock)
@@ -349,19 +363,34 @@ impl Repl<'_> {
     /// the rewind, the standby starts as it is (as the stock agent starts
     /// it) and the note counts the attempt; a rewind that ran ends the
     /// episode.
-    pub(super) async fn rewind_standby(&self) {
+    pub(super) async fn rewind_standby(&self) -> Result<(), Failure> {
         let path = follow::note_path(&self.pg.cfg.tmpdir, &self.rsc);
         let upstream = format!("the primary at {}", self.pg.cfg.master_ip);
-        if let Err(failed) =
-            follow::rewind_before_start(&path, &upstream, self.rewind_from_primary()).await
-        {
-            tracing::warn!(
-                "Cannot rewind this standby from the primary: {}; starting it as it is \
-                 (attempt {} of {})",
-                failed.error,
-                failed.attempt,
-                follow::MAX_ATTEMPTS
-            );
+        match follow::rewind_before_start(&path, &upstream, self.rewind_from_primary()).await {
+            Ok(()) => Ok(()),
+            Err(failed) if matches!(failed.error, RewindError::Interrupted(_)) => {
+                // A half-rewound data directory must never run: the lock
+                // keeps every later start from it until a person rebuilds it.
+                let lock = self.pg.cfg.lock_file();
+                mark_half_rewound(&lock);
+                Err(Failure::generic(format!(
+                    "This standby's rewind failed part way: {}; {} keeps it stopped, rebuild \
+                     the data directory (pg_basebackup) and remove it",
+                    failed.error,
+                    lock.display()
+                )))
+            }
+            Err(failed) => {
+                // Nothing was changed: the standby runs as it did.
+                tracing::warn!(
+                    "Cannot rewind this standby from the primary: {}; starting it as it is \
+                     (attempt {} of {})",
+                    failed.error,
+                    failed.attempt,
+                    follow::MAX_ATTEMPTS
+                );
+                Ok(())
+            }
         }
     }
 
@@ -642,4 +671,28 @@ mod tests {
         assert_eq!(previous_primary(&ds(&["node1", "node3"]), "node2"), None);
         assert_eq!(previous_primary(&[("node1".into(), None)], "node2"), None);
     }
+}
+
+/// What `PGSQL.lock` holds after a real pg_rewind run failed: the data
+/// directory may be half rewound, and no start, not even another rewind,
+/// may use it until a person rebuilds it and removes the lock. The stock
+/// agent only tests that the lock exists, so it refuses such a node too.
+const HALF_REWOUND: &str = "pg_rewind failed part way";
+
+fn mark_half_rewound(lock: &Path) {
+    let text = format!(
+        "{HALF_REWOUND}: rebuild this data directory (pg_basebackup), then remove this file\n"
+    );
+    if let Err(e) = crate::os::fs::write_file(lock, text.as_bytes(), 0o644) {
+        tracing::error!("Can't write {}: {e}", lock.display());
+    }
+}
+
+/// Does the lock say an earlier rewind failed part way? (A lock that
+/// cannot be read is not taken for one: it stays a lock all the same.)
+fn half_rewound(lock: &Path) -> bool {
+    crate::os::fs::read_head(lock, 256)
+        .ok()
+        .flatten()
+        .is_some_and(|head| head.starts_with(HALF_REWOUND.as_bytes()))
 }
