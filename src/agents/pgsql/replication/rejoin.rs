@@ -520,6 +520,30 @@ impl Repl<'_> {
     }
 }
 
+/// What `PGSQL.lock` holds after a real pg_rewind run failed: the data
+/// directory may be half rewound, and no start, not even another rewind,
+/// may use it until a person rebuilds it and removes the lock. The stock
+/// agent only tests that the lock exists, so it refuses such a node too.
+const HALF_REWOUND: &str = "pg_rewind failed part way";
+
+fn mark_half_rewound(lock: &Path) {
+    let text = format!(
+        "{HALF_REWOUND}: rebuild this data directory (pg_basebackup), then remove this file\n"
+    );
+    if let Err(e) = crate::os::fs::write_file(lock, text.as_bytes(), 0o644) {
+        tracing::error!("Can't write {}: {e}", lock.display());
+    }
+}
+
+/// Does the lock say an earlier rewind failed part way? (A lock that
+/// cannot be read is not taken for one: it stays a lock all the same.)
+fn half_rewound(lock: &Path) -> bool {
+    crate::os::fs::read_head(lock, 256)
+        .ok()
+        .flatten()
+        .is_some_and(|head| head.starts_with(HALF_REWOUND.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -671,28 +695,4 @@ mod tests {
         assert_eq!(previous_primary(&ds(&["node1", "node3"]), "node2"), None);
         assert_eq!(previous_primary(&[("node1".into(), None)], "node2"), None);
     }
-}
-
-/// What `PGSQL.lock` holds after a real pg_rewind run failed: the data
-/// directory may be half rewound, and no start, not even another rewind,
-/// may use it until a person rebuilds it and removes the lock. The stock
-/// agent only tests that the lock exists, so it refuses such a node too.
-const HALF_REWOUND: &str = "pg_rewind failed part way";
-
-fn mark_half_rewound(lock: &Path) {
-    let text = format!(
-        "{HALF_REWOUND}: rebuild this data directory (pg_basebackup), then remove this file\n"
-    );
-    if let Err(e) = crate::os::fs::write_file(lock, text.as_bytes(), 0o644) {
-        tracing::error!("Can't write {}: {e}", lock.display());
-    }
-}
-
-/// Does the lock say an earlier rewind failed part way? (A lock that
-/// cannot be read is not taken for one: it stays a lock all the same.)
-fn half_rewound(lock: &Path) -> bool {
-    crate::os::fs::read_head(lock, 256)
-        .ok()
-        .flatten()
-        .is_some_and(|head| head.starts_with(HALF_REWOUND.as_bytes()))
 }
