@@ -15,7 +15,7 @@
 //! before the run), else to `<target>/tmp/reliability`.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -391,14 +391,19 @@ impl Drop for Clients {
 }
 
 fn ordinary_clients(pg: &PgInstance, n: usize) -> Clients {
-    use std::os::unix::process::CommandExt;
     pg.psql("create role app login").unwrap();
+    clients_of(pg, "app", n)
+}
+
+/// `n` sessions of `role`, each in a long pg_sleep, all in.
+fn clients_of(pg: &PgInstance, role: &str, n: usize) -> Clients {
+    use std::os::unix::process::CommandExt;
     let (uid, gid) = uid_of(PGDBA);
     let clients = (0..n)
         .map(|_| {
             Command::new(pg_bindir().join("psql"))
                 .args(["-h", pg.sockdir().to_str().unwrap()])
-                .args(["-p", &pg.port.to_string(), "-U", "app", "-d", "postgres"])
+                .args(["-p", &pg.port.to_string(), "-U", role, "-d", "postgres"])
                 .args(["-AtXc", "select pg_sleep(600)"])
                 .uid(uid)
                 .gid(gid)
@@ -412,8 +417,11 @@ fn ordinary_clients(pg: &PgInstance, n: usize) -> Clients {
         .collect();
     let clients = Clients(clients);
     let all_in = || {
-        pg.psql("select count(*) from pg_stat_activity where usename = 'app'")
-            .is_ok_and(|c| c == n.to_string())
+        pg.psql(&format!(
+            "select count(*) from pg_stat_activity where usename = '{role}' \
+             and query like '%pg_sleep%' and pid <> pg_backend_pid()"
+        ))
+        .is_ok_and(|c| c == n.to_string())
     };
     assert!(wait_for(Duration::from_secs(20), all_in), "clients not in");
     clients
@@ -786,4 +794,329 @@ fn passwords_stay_out_of_argv_environment_and_logs() {
         ),
     )
     .unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Directories and client tools
+
+/// A mount, undone when dropped.
+struct Mount(PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[track_caller]
+fn mount(args: &[&str], target: &Path) -> Mount {
+    std::fs::create_dir_all(target).unwrap();
+    let st = Command::new("mount")
+        .args(args)
+        .arg(target)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount {args:?} {}", target.display());
+    Mount(target.to_path_buf())
+}
+
+/// node1 started; node2 (stopped) with `fault` on its tmpdir starts as a
+/// standby.
+fn standby_start_with_broken_tmpdir(id: &str, fault: &str, brk: impl FnOnce(&Path) -> Mount) {
+    let (n1, n2) = pair_with("");
+    let fc = FakeCluster::new(&["node1", "node2"]);
+    let a1 = agent(&fc, &n1, "sync", ADDR1);
+    let a2 = agent(&fc, &n2, "sync", ADDR1);
+    assert_rc(&a1.run("start"), 0);
+    let m = brk(&n2.pg.tmpdir());
+    let out = row(id, fault, &a2, "start", &n2.pg, &[&n1.pg]);
+    assert_ne!(out.code, 0, "{out:?}");
+    drop(m);
+    let _ = a2.run("stop");
+}
+
+#[test]
+fn tmpdir_read_only() {
+    standby_start_with_broken_tmpdir(
+        "tmpdir-read-only",
+        "the agent's tmpdir read-only (a read-only bind mount)",
+        |dir| {
+            let m = mount(&["--bind", dir.to_str().unwrap()], dir);
+            let st = Command::new("mount")
+                .args(["-o", "remount,bind,ro"])
+                .arg(dir)
+                .status()
+                .unwrap();
+            assert!(st.success());
+            m
+        },
+    );
+}
+
+#[test]
+fn tmpdir_full() {
+    standby_start_with_broken_tmpdir(
+        "tmpdir-full",
+        "the agent's tmpdir full (a tmpfs of 64 kB, filled)",
+        |dir| {
+            let m = mount(&["-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs"], dir);
+            fill(&dir.join("filler"));
+            m
+        },
+    );
+}
+
+/// Writes zeros to `path` until the file system is full.
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let block = vec![0u8; 4096];
+    loop {
+        if let Err(e) = f.write_all(&block).and_then(|_| f.sync_all()) {
+            assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+            return;
+        }
+    }
+}
+
+/// A directory of links to the real server binaries the test can take
+/// away one by one (`pgctl` points into it).
+fn private_bindir(pg: &PgInstance, tools: &[&str]) -> PathBuf {
+    let dir = pg.root.path().join("bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    for t in tools {
+        std::os::unix::fs::symlink(pg.bindir.join(t), dir.join(t)).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn pg_ctl_missing_mid_run() {
+    let pg = PgInstance::new();
+    let bin = private_bindir(&pg, &["pg_ctl", "pg_controldata"]);
+    let a = Agent::ours()
+        .on(&pg)
+        .param("pgctl", bin.join("pg_ctl").to_str().unwrap())
+        .param("tmpdir", pg.tmpdir().to_str().unwrap());
+    assert_rc(&a.run("start"), 0);
+    std::fs::remove_file(bin.join("pg_ctl")).unwrap();
+    let fault = "pg_ctl removed after start";
+    row(
+        "pg_ctl-missing-monitor",
+        fault,
+        &a.clone().recurring(),
+        "monitor",
+        &pg,
+        &[],
+    );
+    let out = row("pg_ctl-missing-stop", fault, &a, "stop", &pg, &[]);
+    assert_rc(&out, 0);
+    assert!(!pg.is_running());
+}
+
+#[test]
+fn pg_ctl_not_executable_mid_run() {
+    let pg = PgInstance::new();
+    let bin = private_bindir(&pg, &["pg_ctl", "pg_controldata"]);
+    let a = Agent::ours()
+        .on(&pg)
+        .param("pgctl", bin.join("pg_ctl").to_str().unwrap())
+        .param("tmpdir", pg.tmpdir().to_str().unwrap());
+    assert_rc(&a.run("start"), 0);
+    let pg_ctl = bin.join("pg_ctl");
+    std::fs::remove_file(&pg_ctl).unwrap();
+    std::fs::copy(pg.bindir.join("pg_ctl"), &pg_ctl).unwrap();
+    std::fs::set_permissions(&pg_ctl, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = row(
+        "pg_ctl-not-executable-stop",
+        "pg_ctl made not executable (mode 644) after start",
+        &a,
+        "stop",
+        &pg,
+        &[],
+    );
+    assert_rc(&out, 0);
+    assert!(!pg.is_running());
+}
+
+/// Every slot of the primary taken by superuser sessions: the monitor
+/// cannot connect and asks pg_controldata for the server's role, which is
+/// gone.
+#[test]
+fn pg_controldata_missing_when_the_primary_is_full() {
+    let (n1, n2) = pair_with("max_connections = 6\n");
+    let fc = FakeCluster::new(&["node1", "node2"]);
+    let bin = private_bindir(&n1.pg, &["pg_ctl", "pg_controldata"]);
+    let a1 = agent(&fc, &n1, "sync", ADDR1).param("pgctl", bin.join("pg_ctl").to_str().unwrap());
+    let a2 = agent(&fc, &n2, "sync", ADDR1);
+    assert_rc(&a1.run("start"), 0);
+    assert_rc(&a2.run("start"), 0);
+    assert_rc(&a1.run("promote"), 0);
+    fc.set_role("pgsql", "node1", "Promoted");
+    fc.set_role("pgsql", "node2", "Unpromoted");
+    let m1 = a1.clone().recurring().meta("role", "Promoted");
+    assert_rc(&m1.run("monitor"), 8);
+    let _most = clients_of(&n1.pg, PGDBA, 5);
+    let _last = clients_without_check(&n1.pg, 1);
+    assert!(
+        wait_for(Duration::from_secs(20), || n1
+            .pg
+            .psql("select 1")
+            .is_err_and(|e| e.contains("too many clients"))),
+        "slots left"
+    );
+    std::fs::remove_file(bin.join("pg_controldata")).unwrap();
+    row(
+        "pg_controldata-missing",
+        "pg_controldata removed, and every slot of the primary taken by superuser sessions \
+         (the monitor then reads the role from pg_controldata)",
+        &m1,
+        "monitor",
+        &n1.pg,
+        &[&n2.pg],
+    );
+}
+
+/// `n` superuser sessions in pg_sleep, not waited for (no slot is left to
+/// check them with).
+fn clients_without_check(pg: &PgInstance, n: usize) -> Clients {
+    use std::os::unix::process::CommandExt;
+    let (uid, gid) = uid_of(PGDBA);
+    Clients(
+        (0..n)
+            .map(|_| {
+                Command::new(pg_bindir().join("psql"))
+                    .args(["-h", pg.sockdir().to_str().unwrap()])
+                    .args(["-p", &pg.port.to_string(), "-d", "postgres"])
+                    .args(["-AtXc", "select pg_sleep(600)"])
+                    .uid(uid)
+                    .gid(gid)
+                    .env("LC_ALL", "C")
+                    .current_dir("/")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect(),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// The user database
+
+/// The PostgreSQL user's lookup hangs: in a mount namespace of its own the
+/// agent finds a FIFO without a writer at /etc/passwd, whose open blocks
+/// (as a user database away on the network does). The server runs.
+#[test]
+fn nss_lookup_hangs() {
+    let (pg, a) = stand_alone();
+    let dir = pg.root.path().join("nss");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("passwd");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    // argv[0] decides the personality: the namespace execs a link named pgsql.
+    let link = dir.join("pgsql");
+    std::os::unix::fs::symlink(our_binary(), &link).unwrap();
+    let wrapper = dir.join("in-namespace");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec unshare -m --propagation private sh -c \
+             'mount --bind \"$0\" /etc/passwd && exec \"$@\"' '{}' '{}' \"$@\"\n",
+            fifo.display(),
+            link.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut hung = Agent::program(wrapper, "pgsql").on(&pg).recurring();
+    hung = hung.param("tmpdir", pg.tmpdir().to_str().unwrap());
+    let out = row(
+        "nss-hang",
+        "the lookup of the PostgreSQL user hangs (/etc/passwd a FIFO without a writer, in \
+         the agent's own mount namespace)",
+        &hung,
+        "monitor",
+        &pg,
+        &[],
+    );
+    assert!(
+        out.exit_reason()
+            .is_some_and(|r| r.contains("did not answer")),
+        "{out:?}"
+    );
+    // A stop still stops the server, with signals.
+    let out = row(
+        "nss-hang-stop",
+        "the lookup of the PostgreSQL user hangs (as above)",
+        &hung.clone().meta("interval", "0"),
+        "stop",
+        &pg,
+        &[],
+    );
+    assert_rc(&out, 0);
+    assert!(!pg.is_running());
+    assert_rc(&a.run("stop"), 0);
+}
+
+// ---------------------------------------------------------------------------
+// Disk full
+
+/// pg_wal on a tmpfs of its own (40 MB), filled while the server runs; a
+/// write then needs a new WAL segment and cannot have it (PostgreSQL
+/// PANICs). The monitor, then the stop.
+#[test]
+fn pg_wal_full() {
+    let pg = PgInstance::new();
+    let wal = pg.pgdata().join("pg_wal");
+    let walfs = pg.root.path().join("walfs");
+    let (uid, gid) = uid_of(PGDBA);
+    let m = mount(
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size=40m,mode=0700,uid={uid},gid={gid}"),
+            "tmpfs",
+        ],
+        &walfs,
+    );
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", wal.display()))
+        .arg(&walfs)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::remove_dir_all(&wal).unwrap();
+    std::os::unix::fs::symlink(&walfs, &wal).unwrap();
+    let a = Agent::ours()
+        .on(&pg)
+        .param("tmpdir", pg.tmpdir().to_str().unwrap());
+    assert_rc(&a.run("start"), 0);
+    pg.psql("create table t(x int)").unwrap();
+    fill(&walfs.join("filler"));
+    let write = pg.psql("insert into t select generate_series(1, 2000000)");
+    assert!(write.is_err(), "the write went through: {write:?}");
+    // The crash restart settles: the server back up (recovery needed no new
+    // segment) or gone.
+    assert!(
+        wait_for(Duration::from_secs(30), || !pg.is_running()
+            || pg.psql("select 1").is_ok()),
+        "the server neither came back nor ended"
+    );
+    let fault = "pg_wal full (a tmpfs of 40 MB, filled; a write then PANICs the server)";
+    row(
+        "disk-full-pg_wal",
+        fault,
+        &a.clone().recurring(),
+        "monitor",
+        &pg,
+        &[],
+    );
+    let out = row("disk-full-pg_wal-stop", fault, &a, "stop", &pg, &[]);
+    assert_rc(&out, 0);
+    assert!(!pg.is_running());
+    drop(m);
 }
