@@ -615,7 +615,14 @@ struct Sampler {
 }
 
 impl Sampler {
-    fn start(secrets: Vec<String>) -> Sampler {
+    /// `allowed`: (program, variable) pairs: a program whose argv[0] ends
+    /// with `program` may hold a secret in its environment as `variable`
+    /// (psql and pg_rewind get the replication password in `PGPASSWORD`).
+    fn start(secrets: Vec<String>, allowed: &[(&str, &str)]) -> Sampler {
+        let allowed: Vec<(String, String)> = allowed
+            .iter()
+            .map(|(p, v)| (p.to_string(), v.to_string()))
+            .collect();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let ours = our_binary().canonicalize().unwrap();
@@ -638,13 +645,26 @@ impl Sampler {
                         let Ok(data) = std::fs::read(e.path().join(what)) else {
                             continue;
                         };
-                        for s in secrets_in(&data, &secrets) {
-                            let argv0 = std::fs::read(e.path().join("cmdline"))
-                                .map(|c| {
-                                    String::from_utf8_lossy(c.split(|b| *b == 0).next().unwrap())
-                                        .into_owned()
+                        let argv0 = std::fs::read(e.path().join("cmdline"))
+                            .map(|c| {
+                                String::from_utf8_lossy(c.split(|b| *b == 0).next().unwrap())
+                                    .into_owned()
+                            })
+                            .unwrap_or_default();
+                        let data = if what == "environ" {
+                            // Drop the variables this program may have.
+                            data.split(|b| *b == 0)
+                                .filter(|var| {
+                                    !allowed.iter().any(|(p, v)| {
+                                        argv0.ends_with(p.as_str()) && var.starts_with(v.as_bytes())
+                                    })
                                 })
-                                .unwrap_or_default();
+                                .collect::<Vec<_>>()
+                                .join(&0u8)
+                        } else {
+                            data
+                        };
+                        for s in secrets_in(&data, &secrets) {
                             found.insert(format!("{s} in the {what} of {argv0}"));
                         }
                     }
@@ -673,24 +693,24 @@ impl Drop for Sampler {
     }
 }
 
-/// A replication run (start, promote, streaming with the replication
-/// password, monitors as the password-authenticated monitor_user, demote,
-/// stop) with both passwords required by pg_hba.conf: neither shows in the
-/// argv or environment of any process but the agent, in the agent's output
-/// (logs at debug level, exit reasons), in the fake cluster's call log
-/// (the Pacemaker tools' argv) or in the server logs.
-#[test]
-fn passwords_stay_out_of_argv_environment_and_logs() {
+/// Two passwords of this run, and a pair whose pg_hba.conf requires them:
+/// `repuser` (replication) and `monuser` (the monitor, in pg_monitor), both
+/// created before the base backup so that node2 starts with them. `conf`
+/// goes to the primary's settings first.
+fn secret_pair(conf: &str) -> (Node, Node, String, String) {
     let tag = format!(
         "{}x{}",
         std::process::id(),
-        Instant::now().elapsed().as_nanos()
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
     );
     let rep_pw = format!("RepPw-{tag}");
     let mon_pw = format!("MonPw-{tag}");
-    // The roles exist before the base backup: node2 starts with them.
     let port = PgInstance::fresh_port();
     let pg1 = PgInstance::primary(ADDR1, port);
+    pg1.append_conf(conf);
     pg1.start_directly();
     pg1.psql(&format!(
         "create role repuser replication login password '{rep_pw}'; \
@@ -720,18 +740,62 @@ fn passwords_stay_out_of_argv_environment_and_logs() {
         )
         .unwrap();
     }
+    (n1, n2, rep_pw, mon_pw)
+}
+
+/// Our agent on `n`, given both passwords, logging at debug level.
+fn with_secrets(fc: &FakeCluster, n: &Node, master_ip: &str, rep_pw: &str, mon_pw: &str) -> Agent {
+    agent(fc, n, "sync", master_ip)
+        .param("repuser", "repuser")
+        .param("primary_conninfo_opt", &format!("password={rep_pw}"))
+        .param("monitor_user", "monuser")
+        .param("monitor_password", mon_pw)
+        .param("check_wal_receiver", "true")
+        .env("HA_debug", "1")
+}
+
+/// Where the secrets showed after the run, besides what the sampler found:
+/// the agent's output and exit reasons, the Pacemaker tools' argv, the
+/// server logs.
+fn leaks_after(
+    found: Vec<String>,
+    outcomes: &[Outcome],
+    fc: &FakeCluster,
+    nodes: &[&Node],
+    secrets: &[&str],
+) -> Vec<String> {
+    let mut leaks = found;
+    for (i, o) in outcomes.iter().enumerate() {
+        for s in secrets_in(format!("{}{}", o.stdout, o.stderr).as_bytes(), secrets) {
+            leaks.push(format!("{s} in the output of step {i}"));
+        }
+    }
+    let calls = std::fs::read(fc.log_path()).unwrap_or_default();
+    for s in secrets_in(&calls, secrets) {
+        leaks.push(format!("{s} in the argv of a Pacemaker tool"));
+    }
+    for n in nodes {
+        let log = std::fs::read(n.pg.logfile()).unwrap_or_default();
+        for s in secrets_in(&log, secrets) {
+            leaks.push(format!("{s} in the server log of {}", n.name));
+        }
+    }
+    leaks
+}
+
+/// A replication run (start, promote, streaming with the replication
+/// password, monitors as the password-authenticated monitor_user, demote,
+/// stop) with both passwords required by pg_hba.conf: neither shows in the
+/// argv or environment of any process but the agent, in the agent's output
+/// (logs at debug level, exit reasons), in the fake cluster's call log
+/// (the Pacemaker tools' argv) or in the server logs.
+#[test]
+fn passwords_stay_out_of_argv_environment_and_logs() {
+    let (n1, n2, rep_pw, mon_pw) = secret_pair("");
     let fc = FakeCluster::new(&["node1", "node2"]);
-    let with_secrets = |n: &Node| {
-        agent(&fc, n, "sync", ADDR1)
-            .param("repuser", "repuser")
-            .param("primary_conninfo_opt", &format!("password={rep_pw}"))
-            .param("monitor_user", "monuser")
-            .param("monitor_password", &mon_pw)
-            .param("check_wal_receiver", "true")
-            .env("HA_debug", "1")
-    };
-    let (a1, a2) = (with_secrets(&n1), with_secrets(&n2));
-    let sampler = Sampler::start(vec![rep_pw.clone(), mon_pw.clone()]);
+    let a1 = with_secrets(&fc, &n1, ADDR1, &rep_pw, &mon_pw);
+    let a2 = with_secrets(&fc, &n2, ADDR1, &rep_pw, &mon_pw);
+    let sampler = Sampler::start(vec![rep_pw.clone(), mon_pw.clone()], &[]);
     let mut outcomes = vec![a1.run("start"), a2.run("start"), a1.run("promote")];
     fc.set_role("pgsql", "node1", "Promoted");
     fc.set_role("pgsql", "node2", "Unpromoted");
@@ -766,23 +830,7 @@ fn passwords_stay_out_of_argv_environment_and_logs() {
     // The monitors really authenticated as monuser: the primary's was 8.
     assert_rc(&outcomes[3], 8);
     assert!(looked_at > 10, "the sampler saw {looked_at} processes");
-    let secrets = [rep_pw.as_str(), mon_pw.as_str()];
-    let mut leaks = found;
-    for (i, o) in outcomes.iter().enumerate() {
-        for s in secrets_in(format!("{}{}", o.stdout, o.stderr).as_bytes(), &secrets) {
-            leaks.push(format!("{s} in the output of step {i}"));
-        }
-    }
-    let calls = std::fs::read(fc.log_path()).unwrap_or_default();
-    for s in secrets_in(&calls, &secrets) {
-        leaks.push(format!("{s} in the argv of a Pacemaker tool"));
-    }
-    for n in [&n1, &n2] {
-        let log = std::fs::read(n.pg.logfile()).unwrap_or_default();
-        for s in secrets_in(&log, &secrets) {
-            leaks.push(format!("{s} in the server log of {}", n.name));
-        }
-    }
+    let leaks = leaks_after(found, &outcomes, &fc, &[&n1, &n2], &[&rep_pw, &mon_pw]);
     assert!(leaks.is_empty(), "passwords leaked:\n{}", leaks.join("\n"));
     let dir = dir();
     std::fs::create_dir_all(&dir).unwrap();
@@ -794,6 +842,70 @@ fn passwords_stay_out_of_argv_environment_and_logs() {
         ),
     )
     .unwrap();
+}
+
+/// The rejoin of a diverged former primary with `rejoin=rewind`: the
+/// agent runs psql (the new primary's identity, a checkpoint) and
+/// pg_rewind against the new primary with `primary_conninfo_opt`, password
+/// included. The password goes to them in `PGPASSWORD`, which they need,
+/// never in their argv; no other process has it.
+#[test]
+fn passwords_stay_out_of_the_argv_of_a_rewind() {
+    let (n1, n2, rep_pw, mon_pw) = secret_pair("wal_log_hints = on\n");
+    let fc = FakeCluster::new(&["node1", "node2"]);
+    let a1 = with_secrets(&fc, &n1, ADDR1, &rep_pw, &mon_pw);
+    let a2 = with_secrets(&fc, &n2, ADDR1, &rep_pw, &mon_pw);
+    assert_rc(&a1.run("start"), 0);
+    assert_rc(&a2.run("start"), 0);
+    assert_rc(&a1.run("promote"), 0);
+    fc.set_role("pgsql", "node1", "Promoted");
+    fc.set_role("pgsql", "node2", "Unpromoted");
+    let streaming = || {
+        n1.pg
+            .psql("select count(*) from pg_stat_replication where state = 'streaming'")
+            .is_ok_and(|c| c == "1")
+    };
+    assert!(wait_for(Duration::from_secs(20), streaming), "no standby");
+    // The primary's monitor makes node2 its synchronous standby.
+    assert_rc(
+        &a1.clone()
+            .recurring()
+            .meta("role", "Promoted")
+            .run("monitor"),
+        8,
+    );
+    // node1 diverges (a local commit node2 never gets) and crashes; node2
+    // is promoted.
+    n2.pg.stop_directly();
+    n1.pg
+        .psql("create table t(x int); set synchronous_commit = local; insert into t values (1)")
+        .unwrap();
+    n1.pg.kill9();
+    n2.pg.start_directly();
+    fc.set_online("node1", false);
+    fc.set_role("pgsql", "node1", "Stopped");
+    let new_primary = with_secrets(&fc, &n2, ADDR2, &rep_pw, &mon_pw);
+    assert_rc(&new_primary.run("promote"), 0);
+    fc.set_role("pgsql", "node2", "Promoted");
+    fc.set_online("node1", true);
+    // The rewind, watched.
+    let sampler = Sampler::start(
+        vec![rep_pw.clone(), mon_pw.clone()],
+        &[("pg_rewind", "PGPASSWORD="), ("psql", "PGPASSWORD=")],
+    );
+    let back = with_secrets(&fc, &n1, ADDR2, &rep_pw, &mon_pw).param("rejoin", "rewind");
+    let out = back.run("start");
+    let (found, _) = sampler.finish();
+    assert_rc(&out, 0);
+    assert!(
+        out.stderr.contains("Rewound from the primary at"),
+        "{out:?}"
+    );
+    let leaks = leaks_after(found, &[out], &fc, &[&n1, &n2], &[&rep_pw, &mon_pw]);
+    assert!(leaks.is_empty(), "passwords leaked:\n{}", leaks.join("\n"));
+    let dir = dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("passwords-rewind.rec"), "id=passwords-rewind\n").unwrap();
 }
 
 // ---------------------------------------------------------------------------
