@@ -1232,3 +1232,59 @@ fn pg_wal_full() {
     assert!(!pg.is_running());
     drop(m);
 }
+
+// ---------------------------------------------------------------------------
+// The wall clock
+
+/// The agent's only wall-clock times are the notes it leaves between
+/// monitors (its deadlines are on the monotonic clock). A jump of the
+/// clock between two monitors is, for the agent, its steady-standby note
+/// dated a day ahead (the clock went back) or a day behind (it jumped
+/// forward): the standby's monitor must check in full and carry on.
+#[test]
+fn clock_jumps_between_monitors() {
+    let (n1, n2, _fc, a1, a2) = promoted_pair();
+    // The primary's monitor makes node2 its synchronous standby; node2's
+    // monitors then see a steady standby and leave their note.
+    assert_rc(
+        &a1.clone()
+            .recurring()
+            .meta("role", "Promoted")
+            .run("monitor"),
+        8,
+    );
+    let m2 = a2.clone().recurring();
+    assert_rc(&m2.run("monitor"), 0);
+    assert_rc(&m2.run("monitor"), 0);
+    let note = n2.pg.tmpdir().join(".pgsql-steady-standby");
+    let text = std::fs::read_to_string(&note)
+        .unwrap_or_else(|e| panic!("no steady note {}: {e}", note.display()));
+    let checked: i64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("checked="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    for (id, shift, what) in [
+        ("clock-back", 86_400, "went back a day"),
+        ("clock-forward", -86_400, "jumped forward a day"),
+    ] {
+        let moved = text.replace(
+            &format!("checked={checked}"),
+            &format!("checked={}", checked + shift),
+        );
+        std::fs::write(&note, moved).unwrap();
+        let out = row(
+            id,
+            &format!(
+                "the wall clock {what} since the last monitor (the standby's steady note dated \
+                 accordingly)"
+            ),
+            &m2,
+            "monitor",
+            &n2.pg,
+            &[&n1.pg],
+        );
+        assert_rc(&out, 0);
+    }
+}
