@@ -176,12 +176,32 @@ fn stable(text: &str, pgs: &[&PgInstance]) -> String {
     // cluster's tools).
     s.split(' ')
         .map(|w| {
-            let unit = w.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == 'µ');
+            let core = w.trim_end_matches([':', ',', ';', ')']);
+            let unit = core.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == 'µ');
             if !unit.is_empty()
-                && unit.len() < w.len()
+                && unit.len() < core.len()
                 && unit.chars().all(|c| c.is_ascii_digit() || c == '.')
             {
-                return "<duration>".to_string();
+                return format!("<duration>{}", &w[core.len()..]);
+            }
+            // A server log line's date, time and [pid].
+            let digits_and = |w: &str, seps: &[char]| {
+                w.len() >= 8
+                    && w.chars().any(|c| c.is_ascii_digit())
+                    && w.chars().all(|c| c.is_ascii_digit() || seps.contains(&c))
+            };
+            if digits_and(w, &['-']) && w.matches('-').count() == 2 {
+                return "<date>".to_string();
+            }
+            if digits_and(w, &[':', '.']) && w.matches(':').count() == 2 {
+                return "<time>".to_string();
+            }
+            if w.starts_with('[')
+                && w.ends_with(']')
+                && w.len() > 2
+                && w[1..w.len() - 1].bytes().all(|b| b.is_ascii_digit())
+            {
+                return "[<pid>]".to_string();
             }
             match w.strip_prefix("/tmp/") {
                 Some(p) => format!("<tmp>{}", &p[p.find('/').unwrap_or(p.len())..]),
@@ -192,6 +212,21 @@ fn stable(text: &str, pgs: &[&PgInstance]) -> String {
         .join(" ")
         .replace('\n', " ")
         .replace('|', "\\|")
+}
+
+/// What changes between runs is masked; the rest is left as it is.
+#[test]
+fn reasons_are_made_stable() {
+    assert_eq!(
+        stable(
+            "(pid 1234) did not finish within 3.93s: 2026-12-03 16:41:15.367 UTC [5512] FATAL: \
+             /tmp/.tmpAb12/bin/crm_mon x|y",
+            &[]
+        ),
+        "(pid <pid>) did not finish within <duration>: <date> <time> UTC [<pid>] FATAL: \
+         <tmp>/bin/crm_mon x\\|y"
+    );
+    assert_eq!(stable("exit code 102", &[]), "exit code 102");
 }
 
 /// Runs `action` of `agent` as row `id` (the fault described by `fault`)
@@ -1287,4 +1322,54 @@ fn clock_jumps_between_monitors() {
         );
         assert_rc(&out, 0);
     }
+}
+
+/// The data directory on a tmpfs of its own (64 MB), filled while the
+/// server runs: the monitor and the stop; then a start on the full disk.
+#[test]
+fn pgdata_full() {
+    let pg = PgInstance::new();
+    let data = pg.pgdata();
+    let orig = pg.root.path().join("data.orig");
+    std::fs::rename(&data, &orig).unwrap();
+    let (uid, gid) = uid_of(PGDBA);
+    let m = mount(
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size=64m,mode=0700,uid={uid},gid={gid}"),
+            "tmpfs",
+        ],
+        &data,
+    );
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", orig.display()))
+        .arg(&data)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let a = Agent::ours()
+        .on(&pg)
+        .param("tmpdir", pg.tmpdir().to_str().unwrap());
+    assert_rc(&a.run("start"), 0);
+    fill(&data.join("filler"));
+    let fault = "the data directory full (a tmpfs of 64 MB, filled)";
+    row(
+        "disk-full-pgdata-monitor",
+        fault,
+        &a.clone().recurring(),
+        "monitor",
+        &pg,
+        &[],
+    );
+    let out = row("disk-full-pgdata-stop", fault, &a, "stop", &pg, &[]);
+    assert_rc(&out, 0);
+    assert!(!pg.is_running());
+    // Whatever the stop freed (statistics, the PID file) is taken again.
+    fill(&data.join("filler2"));
+    row("disk-full-pgdata-start", fault, &a, "start", &pg, &[]);
+    let _ = a.run("stop");
+    drop(m);
 }
