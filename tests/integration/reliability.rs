@@ -1,15 +1,21 @@
-//! Fault injection: one test per row of `docs/reliability.md`.
+//! Fault injection: the rows of `docs/reliability.md`, and the password scan.
 //!
 //! Each row breaks one thing under a running agent (a frozen postmaster,
 //! every connection slot taken, a full listen queue, a Pacemaker tool that
 //! hangs, fails or prints garbage, a read-only or full directory, a client
-//! tool gone) and runs one action with a short op timeout. The row passes
+//! tool gone, a user database that never answers, the wall clock moved) and
+//! runs one action with a short op timeout. The row passes
 //! when the action returns before that timeout, without a panic, with an
 //! exit reason when it fails, and when no file outside the agent's own
 //! changed. Whatever it measured (exit code, reason, time, files changed) is
 //! left as a record; `tests/reliability` turns the records of one run into
 //! the page, so the page says only what a run showed. A row that fails
 //! leaves no record, and the script then fails for the missing row.
+//!
+//! The password scan runs a replication pair, and a rewind, with both
+//! passwords configured, and looks for them wherever another user or a log
+//! could see them: the argv and environment of every process but the agent,
+//! the agent's output, the Pacemaker tools' argv, the server logs.
 //!
 //! Records go to `$PGRA_RELIABILITY_DIR` (tests/run sets it and empties it
 //! before the run), else to `<target>/tmp/reliability`.
