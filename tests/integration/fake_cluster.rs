@@ -252,6 +252,18 @@ impl FakeCluster {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
+    /// The stand-in `tool` under its own name outside [`FakeCluster::bin_dir`],
+    /// for a replacement that fails for a while and then hands over to it.
+    pub fn real_tool(&self, tool: &str) -> PathBuf {
+        let dir = self.dir.path().join("real");
+        let path = dir.join(tool);
+        if !path.exists() {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::os::unix::fs::symlink(fakecrm_script(), &path).unwrap();
+        }
+        path
+    }
+
     /// Whether a tool replaced by [`FakeCluster::replace_tool`] was run since.
     pub fn tool_called(&self, tool: &str) -> bool {
         self.dir.path().join(format!("{tool}.called")).exists()

@@ -608,6 +608,41 @@ fn tool_rows(tool: &str, standby_monitor: bool) {
     }
 }
 
+/// The attribute daemon restarting during a promote: crm_attribute and
+/// attrd_updater fail as when it is away (until the wall clock's next
+/// second but two, 2 to 3 s), then work again.
+#[test]
+fn attribute_daemon_restarting() {
+    let (n1, n2, fc, a1, _a2) = started_pair();
+    let back = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3;
+    for tool in ["crm_attribute", "attrd_updater"] {
+        let real = fc.real_tool(tool);
+        fc.replace_tool(
+            tool,
+            &format!(
+                "if [ \"$(date +%s)\" -lt {back} ]; then\n\
+                 echo 'Could not connect to pacemaker-attrd: Connection refused' >&2\n\
+                 exit 102\nfi\nexec '{}' \"$@\"",
+                real.display()
+            ),
+        );
+    }
+    row(
+        "attrd-restart",
+        "the attribute daemon restarting (crm_attribute and attrd_updater refused for 2 to 3 s, \
+         then working)",
+        &a1,
+        "promote",
+        &n1.pg,
+        &[&n2.pg],
+    );
+    assert!(fc.tool_called("crm_attribute"), "crm_attribute was not run");
+}
+
 #[test]
 fn crm_attribute_slow_failing_garbage() {
     tool_rows("crm_attribute", false);
