@@ -336,7 +336,7 @@ fn start_conf_word(text: &str) -> String {
 
 /// Gathers the facts, within `deadline`.
 pub async fn gather(cfg: &Config, env: &OcfEnv, deadline: Deadline) -> Facts {
-    let dba = OsUser::lookup(&cfg.pgdba).ok().flatten();
+    let dba = OsUser::lookup(&cfg.pgdba, deadline).ok().flatten();
     let mut facts = Facts {
         dba_uid: dba.as_ref().map(|u| u.uid.as_raw()),
         pgdata: meta(&cfg.pgdata),

@@ -43,6 +43,10 @@ impl ClusterStatus {
         let mut resource_role: Option<String> = None;
         let mut in_node_attributes = false;
         let mut attr_node: Option<String> = None;
+        // Output without crm_mon's document element is not a cluster with
+        // nothing in it: decisions (promote, the election) must not be made
+        // on it.
+        let mut document = false;
         loop {
             let ev = reader
                 .read_event()
@@ -72,6 +76,7 @@ impl ClusterStatus {
                     .map(|v| v.into_owned())
             };
             match el.name().as_ref() {
+                b"pacemaker-result" | b"crm_mon" => document = true,
                 b"current_dc" => {
                     st.quorate = Some(
                         get("present").as_deref() == Some("true")
@@ -128,6 +133,9 @@ impl ClusterStatus {
                 }
                 _ => {}
             }
+        }
+        if !document {
+            return Err("crm_mon printed no <pacemaker-result> or <crm_mon> document".to_string());
         }
         Ok(st)
     }
@@ -212,6 +220,13 @@ mod tests {
   </node_attributes>
   <status code="0" message="OK"/>
 </pacemaker-result>"#;
+
+    #[test]
+    fn garbage_is_not_an_empty_cluster() {
+        for out in ["", "\u{1}<<<%not xml>>>\n{\"x\":}", "<html><body/></html>"] {
+            assert!(ClusterStatus::parse(out, "pgsql").is_err(), "{out:?}");
+        }
+    }
 
     #[test]
     fn parses_nodes_roles_and_attributes() {

@@ -26,6 +26,18 @@ use crate::ocf::Deadline;
 /// environment outside `OcfEnv`.
 pub const NEUTRAL_DIR: &str = "/";
 
+/// The agent's parameters that may hold a password (`monitor_password`;
+/// `primary_conninfo_opt` and the deprecated `primary` may carry
+/// `password=`). Pacemaker hands them to the agent in its environment; no
+/// child needs them there, and a child's environment is readable in
+/// `/proc/<pid>/environ` for as long as it runs (the postmaster's, for the
+/// server's life). Every child is started without them.
+pub const SECRET_PARAMS: &[&str] = &[
+    "OCF_RESKEY_monitor_password",
+    "OCF_RESKEY_primary_conninfo_opt",
+    "OCF_RESKEY_primary",
+];
+
 /// A command to run.
 #[derive(Debug, Clone)]
 pub struct Cmd {
@@ -146,6 +158,9 @@ impl Cmd {
             .env_remove("LANG")
             .env_remove("LANGUAGE")
             .kill_on_drop(true);
+        for k in SECRET_PARAMS {
+            cmd.env_remove(k);
+        }
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use nix::unistd::{self, Gid, Uid, User};
 
+use crate::ocf::Deadline;
+
 #[derive(Clone, Debug)]
 pub struct OsUser {
     pub name: String,
@@ -25,12 +27,41 @@ pub struct OsUser {
     pub shell: PathBuf,
 }
 
+/// Why a user could not be looked up.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("{0}")]
+    Nss(#[from] nix::Error),
+    /// getpwnam and getgrouplist cannot be interrupted: a user database
+    /// that does not answer (an LDAP server away, a file that blocks) would
+    /// hold the action past Pacemaker's timeout.
+    #[error("the user database (NSS) did not answer within a third of the operation's time")]
+    TimedOut,
+}
+
 impl OsUser {
-    /// `getent passwd NAME`; `Ok(None)` when the user does not exist.
-    pub fn lookup(name: &str) -> Result<Option<OsUser>, nix::Error> {
+    /// `getent passwd NAME`; `Ok(None)` when the user does not exist. The
+    /// lookup runs in a thread of its own, waited for during a third of
+    /// what is left of `deadline` (a working user database answers in
+    /// milliseconds), so that the action can still answer without the user
+    /// (a stop still stops the server with signals). A lookup that never
+    /// answers is left behind, and the process ends with it.
+    pub fn lookup(name: &str, deadline: Deadline) -> Result<Option<OsUser>, LookupError> {
         if name.is_empty() || name.contains('\0') {
             return Ok(None);
         }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let owned = name.to_string();
+        std::thread::spawn(move || {
+            let _ = tx.send(OsUser::lookup_now(&owned));
+        });
+        match rx.recv_timeout(deadline.remaining() / 3) {
+            Ok(found) => found.map_err(LookupError::Nss),
+            Err(_) => Err(LookupError::TimedOut),
+        }
+    }
+
+    fn lookup_now(name: &str) -> Result<Option<OsUser>, nix::Error> {
         let Some(u) = User::from_name(name)? else {
             return Ok(None);
         };

@@ -117,6 +117,45 @@ pub fn application_name(conninfo: &str) -> Option<String> {
         .next_back()
 }
 
+/// Adds `conninfo` to `cmd`'s argv as `prefix` + the string without its
+/// `password`, and the password as `PGPASSWORD` (libpq's order is the same:
+/// either comes before the password file). Every user can read a process's
+/// argv (ps); only its owner and root can read its environment. A URI, or a
+/// string that does not parse, goes in as it is.
+pub fn arg_without_password(cmd: crate::os::Cmd, prefix: &str, conninfo: &str) -> crate::os::Cmd {
+    let (rest, password) = split_password(conninfo);
+    let cmd = cmd.arg(format!("{prefix}{rest}"));
+    match password {
+        Some(p) => cmd.env("PGPASSWORD", p),
+        None => cmd,
+    }
+}
+
+/// The keyword form without `password`, and the (last) password.
+fn split_password(conninfo: &str) -> (String, Option<String>) {
+    if is_uri(conninfo) {
+        return (conninfo.to_string(), None);
+    }
+    let Ok(pairs) = parse_keywords(conninfo) else {
+        return (conninfo.to_string(), None);
+    };
+    let password = pairs
+        .iter()
+        .filter(|(k, _)| k == "password")
+        .map(|(_, v)| v.clone())
+        .next_back();
+    if password.is_none() {
+        return (conninfo.to_string(), None);
+    }
+    let rest = pairs
+        .iter()
+        .filter(|(k, _)| k != "password")
+        .map(|(k, v)| format!("{k}={}", quote(v)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    (rest, password)
+}
+
 /// `conninfo` with `key=value` appended, in the string's own form.
 pub fn with_parameter(conninfo: &str, key: &str, value: &str) -> String {
     let c = conninfo.trim();
@@ -175,6 +214,19 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_password_leaves_the_argv() {
+        let (rest, pw) =
+            split_password("host=10.0.0.1 user=repuser password='a b\\'c' sslmode=require");
+        assert_eq!(rest, "host=10.0.0.1 user=repuser sslmode=require");
+        assert_eq!(pw.as_deref(), Some("a b'c"));
+        let (rest, pw) = split_password("host=h user=u");
+        assert_eq!((rest.as_str(), pw), ("host=h user=u", None));
+        // A URI is left as it is (its password, if any, is the admin's choice).
+        let uri = "postgresql://u:p@h/db";
+        assert_eq!(split_password(uri), (uri.to_string(), None));
+    }
 
     #[test]
     fn keyword_form() {

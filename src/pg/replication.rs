@@ -86,17 +86,17 @@ impl Peer<'_> {
             .args(["-X", "-q", "-A", "-t"])
             .arg(format!("--field-separator={FS}"))
             .arg(format!("--record-separator={RS}"))
-            .arg("-d")
-            .arg(conninfo::with_parameter(
-                self.conninfo,
-                "replication",
-                "true",
-            ))
-            .args(["-c", command])
-            .env("PGCONNECT_TIMEOUT", "5")
-            .run(deadline.within(Duration::from_secs(10)))
-            .await
-            .map_err(|e| format!("{command}: {e}"))?;
+            .arg("-d");
+        let out = conninfo::arg_without_password(
+            out,
+            "",
+            &conninfo::with_parameter(self.conninfo, "replication", "true"),
+        )
+        .args(["-c", command])
+        .env("PGCONNECT_TIMEOUT", "5")
+        .run(deadline.within(Duration::from_secs(10)))
+        .await
+        .map_err(|e| format!("{command}: {e}"))?;
         if !out.success() {
             return Err(format!("{command}: {}", out.combined()));
         }

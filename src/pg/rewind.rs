@@ -203,7 +203,9 @@ impl Rewind<'_> {
         let out = Cmd::new(self.psql)
             .run_as(self.dba)
             .cwd(crate::os::process::NEUTRAL_DIR)
-            .args(["-X", "-q", "-d", self.source, "-c", "CHECKPOINT"])
+            .args(["-X", "-q", "-d"]);
+        let out = super::conninfo::arg_without_password(out, "", self.source)
+            .args(["-c", "CHECKPOINT"])
             .env("PGCONNECT_TIMEOUT", "10")
             .run(deadline)
             .await
@@ -218,10 +220,10 @@ impl Rewind<'_> {
     }
 
     async fn pg_rewind(&self, dry_run: bool, deadline: Deadline) -> Result<String, RewindError> {
-        let mut cmd = self
+        let cmd = self
             .program("pg_rewind")
-            .arg(format!("--target-pgdata={}", self.pgdata.display()))
-            .arg(format!("--source-server={}", self.source))
+            .arg(format!("--target-pgdata={}", self.pgdata.display()));
+        let mut cmd = super::conninfo::arg_without_password(cmd, "--source-server=", self.source)
             .env("PGCONNECT_TIMEOUT", "10");
         if self.major >= 13 {
             cmd = cmd.arg("--no-ensure-shutdown");

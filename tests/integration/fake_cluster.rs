@@ -235,6 +235,47 @@ impl FakeCluster {
         self.ctl_ok(&["del", node, lifetime, name]);
     }
 
+    /// Replaces stand-in `tool` with a shell script (fault injection: a tool
+    /// that hangs, fails or prints garbage); each run of it first creates
+    /// [`FakeCluster::tool_called`]'s file. [`FakeCluster::restore_tool`]
+    /// undoes it.
+    pub fn replace_tool(&self, tool: &str, body: &str) {
+        let path = self.bin.join(tool);
+        std::fs::remove_file(&path).unwrap();
+        let mark = self.dir.path().join(format!("{tool}.called"));
+        let _ = std::fs::remove_file(&mark);
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\n: > '{}'\n{body}\n", mark.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// The stand-in `tool` under its own name outside [`FakeCluster::bin_dir`],
+    /// for a replacement that fails for a while and then hands over to it.
+    pub fn real_tool(&self, tool: &str) -> PathBuf {
+        let dir = self.dir.path().join("real");
+        let path = dir.join(tool);
+        if !path.exists() {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::os::unix::fs::symlink(fakecrm_script(), &path).unwrap();
+        }
+        path
+    }
+
+    /// Whether a tool replaced by [`FakeCluster::replace_tool`] was run since.
+    pub fn tool_called(&self, tool: &str) -> bool {
+        self.dir.path().join(format!("{tool}.called")).exists()
+    }
+
+    /// The stand-in `tool` again.
+    pub fn restore_tool(&self, tool: &str) {
+        let path = self.bin.join(tool);
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(fakecrm_script(), path).unwrap();
+    }
+
     /// The store, pretty-printed JSON (for failure messages).
     pub fn dump(&self) -> String {
         self.ctl_ok(&["dump"])

@@ -19,6 +19,7 @@ mod matrix;
 mod ocft;
 mod pgsqlms;
 mod rejoin;
+mod reliability;
 mod replication;
 mod scenario;
 mod upfront;

@@ -69,7 +69,7 @@ impl crate::agents::Agent for PgsqlAgent {
 
     fn local(&self, env: &OcfEnv, deadline: Deadline) -> Result<crate::agents::Local, Failure> {
         let cfg = Config::from_env(env)?;
-        let dba = validate::lookup_dba(&cfg)?;
+        let dba = validate::lookup_dba(&cfg, deadline)?;
         let facts = HostFacts {
             socketdir: (!cfg.socketdir.is_empty()).then(|| cfg.socketdir.clone().into()),
             ..HostFacts::default()
@@ -123,7 +123,7 @@ fn run(action: Action, env: OcfEnv, program: &str) -> ActionResult {
     // monitor and status (7), assuming nothing can run without the user. We
     // look first: a server that does run is stopped (stop) or reported
     // with the configuration error (monitor, status), never called stopped.
-    let dba = match validate::lookup_dba(&cfg) {
+    let dba = match validate::lookup_dba(&cfg, deadline) {
         Ok(dba) => dba,
         Err(f) => return user_unknown(action, f, &cfg, deadline),
     };

@@ -126,12 +126,18 @@ pub fn check_parameters(cfg: &Config, clone: Promotable) -> Result<(), Failure> 
 }
 
 /// Level 0, first half: the PostgreSQL user exists.
-pub fn lookup_dba(cfg: &Config) -> Result<OsUser, Failure> {
-    let dba = match OsUser::lookup(&cfg.pgdba) {
+pub fn lookup_dba(cfg: &Config, deadline: crate::ocf::Deadline) -> Result<OsUser, Failure> {
+    let dba = match OsUser::lookup(&cfg.pgdba, deadline) {
         Ok(Some(u)) => u,
         Ok(None) => {
             return Err(Failure::installed(format!(
                 "User {} doesn't exist",
+                cfg.pgdba
+            )))
+        }
+        Err(e @ crate::os::user::LookupError::TimedOut) => {
+            return Err(Failure::generic(format!(
+                "User {} cannot be looked up: {e}",
                 cfg.pgdba
             )))
         }

@@ -90,10 +90,13 @@ impl crate::agents::Agent for PgsqlmsAgent {
         run(action, env)
     }
 
-    fn local(&self, env: &OcfEnv, _deadline: Deadline) -> Result<crate::agents::Local, Failure> {
+    fn local(&self, env: &OcfEnv, deadline: Deadline) -> Result<crate::agents::Local, Failure> {
         let cfg = Config::from_env(env);
-        let user = match OsUser::lookup(&cfg.system_user) {
+        let user = match OsUser::lookup(&cfg.system_user, deadline) {
             Ok(Some(u)) => u,
+            Err(e @ crate::os::user::LookupError::TimedOut) => {
+                return Err(validate::user_lookup_timed_out(&cfg, e))
+            }
             _ => return Err(validate::no_system_user(&cfg)),
         };
         Ok(crate::agents::Local {
@@ -128,7 +131,7 @@ fn conn_params(cfg: &Config, user: &OsUser, env: &OcfEnv) -> ConnParams {
 /// is no live postmaster or no connection; everything then happens as
 /// without it.
 async fn early_session(cfg: &Config, env: &OcfEnv, deadline: Deadline) -> Option<validate::Early> {
-    let user = OsUser::lookup(&cfg.system_user).ok().flatten()?;
+    let user = OsUser::lookup(&cfg.system_user, deadline).ok().flatten()?;
     crate::pg::pidfile::postmaster_alive(&cfg.datadir, &user)?;
     match conn_params(cfg, &user, env).connect(deadline).await {
         Ok(session) => Some(validate::Early { user, session }),
@@ -204,7 +207,7 @@ fn run(action: Action, env: OcfEnv) -> ActionResult {
                 .await;
         let checked = match checked {
             Ok(c) => c,
-            Err(f) => match invalid(action, probe, f, &cfg, version) {
+            Err(f) => match invalid(action, probe, f, &cfg, version, deadline) {
                 AfterFailedCheck::GoOn(c) => c,
                 AfterFailedCheck::Answer(result) => return result,
             },
@@ -263,6 +266,7 @@ fn invalid(
     f: Failure,
     cfg: &Config,
     version: PgVersion,
+    deadline: Deadline,
 ) -> AfterFailedCheck {
     let alive = crate::pg::pidfile::live_postmaster(&cfg.datadir, None).is_some();
     match action {
@@ -271,7 +275,7 @@ fn invalid(
             AfterFailedCheck::Answer(Ok(OcfRc::Success))
         }
         Action::Stop => {
-            let user = OsUser::lookup(&cfg.system_user).ok().flatten();
+            let user = OsUser::lookup(&cfg.system_user, deadline).ok().flatten();
             let pg_ctl =
                 crate::os::process::find_executable(&cfg.bin("pg_ctl").to_string_lossy(), None);
             match (user, pg_ctl) {

@@ -359,10 +359,13 @@ pub async fn validate_all(
 
     let found = match early {
         Some(e) => Ok(Some(e.user.clone())),
-        None => OsUser::lookup(&cfg.system_user),
+        None => OsUser::lookup(&cfg.system_user, deadline),
     };
     let user = match found {
         Ok(Some(u)) => u,
+        Err(e @ crate::os::user::LookupError::TimedOut) => {
+            return Err(user_lookup_timed_out(cfg, e))
+        }
         _ => return Err(no_system_user(cfg)),
     };
 
@@ -448,6 +451,15 @@ pub async fn validate_all(
         return Err(crate::agents::not_rewindable());
     }
     Ok(Checked { user, version })
+}
+
+/// The user database did not answer for `system_user` in time: not a
+/// configuration error (the user may well exist), so not PAF's refusal.
+pub fn user_lookup_timed_out(cfg: &Config, e: crate::os::user::LookupError) -> Failure {
+    Failure::generic(format!(
+        "System user \"{}\" cannot be looked up: {e}",
+        cfg.system_user
+    ))
 }
 
 /// PAF's refusal when `system_user` is not a user of this host.
