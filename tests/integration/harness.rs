@@ -674,3 +674,76 @@ pub fn assert_rc(out: &Outcome, expected: i32) {
         out.code, out.stdout, out.stderr
     );
 }
+
+/// Root's files in a root-only directory in `beside` (one file system with
+/// a node's: hard links to them can be planted), to plant links to where
+/// the agent writes as root.
+pub struct Victims {
+    dir: PathBuf,
+    made: Vec<(PathBuf, Vec<u8>)>,
+}
+
+impl Victims {
+    pub fn new(beside: &Path) -> Victims {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = beside.join("root-only");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        Victims { dir, made: vec![] }
+    }
+
+    /// Plants at `at` a link to a new root file: a symbolic link owned by
+    /// the PostgreSQL user, or a hard link.
+    pub fn plant(&mut self, at: &Path, hard: bool) {
+        use std::os::unix::fs::PermissionsExt;
+        let victim = self.dir.join(format!("victim-{}", self.made.len()));
+        let content = format!("# root's file, planted at {}\n", at.display()).into_bytes();
+        std::fs::write(&victim, &content).unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if hard {
+            std::fs::hard_link(&victim, at).unwrap();
+        } else {
+            std::os::unix::fs::symlink(&victim, at).unwrap();
+            let (uid, _) = uid_of(PGDBA);
+            nix::unistd::fchownat(
+                None,
+                at,
+                Some(nix::unistd::Uid::from_raw(uid)),
+                None,
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .unwrap();
+        }
+        self.made.push((victim, content));
+    }
+
+    /// Every victim has its content, root's ownership and mode 0600.
+    #[track_caller]
+    pub fn untouched(&self) {
+        use std::os::unix::fs::MetadataExt;
+        for (victim, content) in &self.made {
+            let md = std::fs::metadata(victim).unwrap();
+            assert_eq!(
+                &std::fs::read(victim).unwrap(),
+                content,
+                "{}",
+                victim.display()
+            );
+            assert_eq!((md.uid(), md.gid()), (0, 0), "{} chowned", victim.display());
+            assert_eq!(md.mode() & 0o7777, 0o600, "{} chmodded", victim.display());
+        }
+    }
+}
+
+/// Removes what is left of planted links (the agent replaced some names
+/// with its own files, refused to write others).
+pub fn unplant(names: &[PathBuf]) {
+    use std::os::unix::fs::MetadataExt;
+    for n in names {
+        if let Ok(md) = std::fs::symlink_metadata(n) {
+            if md.file_type().is_symlink() || md.nlink() > 1 {
+                std::fs::remove_file(n).unwrap();
+            }
+        }
+    }
+}

@@ -2044,3 +2044,27 @@ fn pgsqlms_monitor_checks_settings_as_on_disk_like_postgres_c() {
         ]
     );
 }
+
+/// PAF's personality writes the recovery settings (standby.signal here) as
+/// root into the data directory, which the PostgreSQL user owns: a link
+/// planted at the name, symbolic (owned by that user) or hard, never makes
+/// root write, chown or chmod the file it points to; the name becomes the
+/// agent's own file. (The not-following note is under HA_RSCTMP, root's;
+/// a rewind's copies are tested in tests/integration/rejoin.rs.)
+#[test]
+fn pgsqlms_planted_links_at_standby_signal_leave_their_targets_alone() {
+    use std::os::unix::fs::MetadataExt;
+    let c = Paf::new(2, Kind::Ours);
+    let pg = c.pg(0);
+    let mut victims = Victims::new(pg.root.path());
+    let signal = pg.pgdata().join("standby.signal");
+    for hard in [false, true] {
+        let _ = std::fs::remove_file(&signal);
+        victims.plant(&signal, hard);
+        assert_rc(&c.agent(0).run("start"), 0);
+        victims.untouched();
+        let md = std::fs::symlink_metadata(&signal).unwrap();
+        assert!(md.is_file() && md.nlink() == 1, "{md:?}");
+        assert_rc(&c.agent(0).run("stop"), 0);
+    }
+}

@@ -494,78 +494,6 @@ fn planted_links_in_tmpdir_never_redirect_root() {
     assert!(!n1.pg.is_running());
 }
 
-/// Root's files in a root-only directory beside a node's (one file system:
-/// hard links to them can be planted).
-struct Victims {
-    dir: PathBuf,
-    made: Vec<(PathBuf, Vec<u8>)>,
-}
-
-impl Victims {
-    fn new(beside: &Node) -> Victims {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = beside.pg.root.path().join("root-only");
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-        Victims { dir, made: vec![] }
-    }
-
-    /// Plants at `at` a link to a new root file: a symbolic link owned by
-    /// the PostgreSQL user, or a hard link.
-    fn plant(&mut self, at: &Path, hard: bool) {
-        use std::os::unix::fs::PermissionsExt;
-        let victim = self.dir.join(format!("victim-{}", self.made.len()));
-        let content = format!("# root's file, planted at {}\n", at.display()).into_bytes();
-        std::fs::write(&victim, &content).unwrap();
-        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
-        if hard {
-            std::fs::hard_link(&victim, at).unwrap();
-        } else {
-            std::os::unix::fs::symlink(&victim, at).unwrap();
-            let (uid, _) = uid_of(PGDBA);
-            nix::unistd::fchownat(
-                None,
-                at,
-                Some(nix::unistd::Uid::from_raw(uid)),
-                None,
-                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-            )
-            .unwrap();
-        }
-        self.made.push((victim, content));
-    }
-
-    /// Every victim has its content, root's ownership and mode 0600.
-    #[track_caller]
-    fn untouched(&self) {
-        use std::os::unix::fs::MetadataExt;
-        for (victim, content) in &self.made {
-            let md = std::fs::metadata(victim).unwrap();
-            assert_eq!(
-                &std::fs::read(victim).unwrap(),
-                content,
-                "{}",
-                victim.display()
-            );
-            assert_eq!((md.uid(), md.gid()), (0, 0), "{} chowned", victim.display());
-            assert_eq!(md.mode() & 0o7777, 0o600, "{} chmodded", victim.display());
-        }
-    }
-}
-
-/// Removes what is left of planted links (the agent replaced some names
-/// with its own files, refused to write others).
-fn unplant(names: &[PathBuf]) {
-    use std::os::unix::fs::MetadataExt;
-    for n in names {
-        if let Ok(md) = std::fs::symlink_metadata(n) {
-            if md.file_type().is_symlink() || md.nlink() > 1 {
-                std::fs::remove_file(n).unwrap();
-            }
-        }
-    }
-}
-
 /// Every file the pgsql personality writes as root in tmpdir and the data
 /// directory (recovery.conf, rep_mode.conf, PGSQL.lock, the election's
 /// xlog_note.N, the steady-standby and not-following notes,
@@ -579,7 +507,7 @@ fn planted_links_at_every_file_root_writes_leave_their_targets_alone() {
     let fc = FakeCluster::new(&["node1", "node2"]);
     let a1 = agent(&fc, &n1, "sync", ADDR1);
     let a2 = agent(&fc, &n2, "sync", ADDR1);
-    let mut victims = Victims::new(&n1);
+    let mut victims = Victims::new(n1.pg.root.path());
     let names = |n: &Node| -> Vec<PathBuf> {
         let t = n.pg.tmpdir();
         let mut v: Vec<PathBuf> = [
