@@ -167,6 +167,27 @@ pub fn open_dir(path: &Path) -> std::io::Result<File> {
     Ok(d)
 }
 
+/// Reads at most `max` bytes from the start of `path`, a regular file root
+/// only reads (the control file, WAL segments): opened read-only without
+/// following a link, and without blocking on a FIFO planted at the name,
+/// which is then refused as not a regular file.
+pub fn read_regular(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    let mut buf = Vec::new();
+    f.take(max).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
 /// `fchown` to `owner` (user and group), when running as root.
 pub fn chown_to(file: &File, owner: &OsUser) -> std::io::Result<()> {
     if !nix::unistd::geteuid().is_root() {
@@ -323,6 +344,25 @@ mod tests {
         std::fs::hard_link(&victim, &conf).unwrap();
         assert!(open_config(&conf).is_err(), "a hard link is refused");
         assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn reads_regular_files_only_without_following_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pg_control");
+        std::fs::write(&f, b"0123456789").unwrap();
+        assert_eq!(read_regular(&f, 4).unwrap(), b"0123");
+        assert_eq!(read_regular(&f, 100).unwrap(), b"0123456789");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        assert!(read_regular(&link, 4).is_err());
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert_eq!(
+            read_regular(&fifo, 4).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert!(read_regular(dir.path(), 4).is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod archive;
 pub mod conf;
 pub mod conninfo;
 pub mod controldata;
+pub mod controlfile;
 pub mod ctl;
 pub mod lsn;
 pub mod pgpass;
@@ -21,6 +22,7 @@ pub mod settings;
 pub mod timeline;
 pub mod version;
 pub mod waldump;
+pub mod walrecord;
 
 pub use lsn::Lsn;
 pub use pidfile::PidFile;

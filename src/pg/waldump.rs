@@ -2,7 +2,9 @@
 //!
 //! Two questions need it. PAF's switchover check looks for the old
 //! primary's shutdown checkpoint among the records a standby received
-//! (agents/pgsqlms/switchover.rs). And a former primary that crashed, or
+//! (agents/pgsqlms/switchover.rs): on PostgreSQL 10 to 18 it reads them
+//! itself (`pg::walrecord`), and runs [`dump`] only on other majors. And a
+//! former primary that crashed, or
 //! one whose successor was promoted on the same timeline
 //! (`restart_on_promote=true`), may rejoin only when its WAL ends at or
 //! before the point the new primary took over (agents/pgsql/replication/

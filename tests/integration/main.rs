@@ -8,6 +8,7 @@ mod archive;
 mod bad_input;
 mod check;
 mod cli;
+mod controlfile;
 mod differential;
 mod differential_replication;
 mod docs;

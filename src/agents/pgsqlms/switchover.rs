@@ -4,11 +4,19 @@
 //! which ends with a shutdown checkpoint that it streams to its connected
 //! standbys. If the designated standby received that record, it has every
 //! byte the old primary wrote, and the old primary can follow it as a
-//! standby without a rebuild. We look for the record with pg_waldump
-//! between our latest REDO point and the last received position.
+//! standby without a rebuild. We look for the record between our latest
+//! REDO point and the last received position, as PAF does with pg_waldump:
+//! on PostgreSQL 10 to 18 the agent reads the WAL itself (`pg::walrecord`:
+//! no tool of the server's own major needed), on other majors it runs
+//! pg_waldump (pg_xlogdump before 10). Either way every record of that
+//! stretch must read (checksums, links), and one of them must be a
+//! shutdown checkpoint of our timeline.
+
+use std::path::Path;
 
 use super::Paf;
-use crate::pg::waldump;
+use crate::pg::walrecord::Wal;
+use crate::pg::{controlfile, waldump, Lsn};
 
 /// Result of the check, as PAF stores it in `cancel_switchover`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +72,54 @@ pub fn has_shutdown_checkpoint(waldump: &str, tl: u32) -> bool {
     })
 }
 
+/// Did the WAL of `timeline` in `pg_wal` receive a shutdown checkpoint of
+/// that timeline among the records that start from `redo` to `end`, every
+/// one of them readable (the native check, module comment)?
+pub fn received_shutdown_checkpoint(pg_wal: &Path, timeline: u32, redo: Lsn, end: Lsn) -> bool {
+    let mut found = false;
+    let read = Wal::open(pg_wal, timeline, crate::os::fs::read_regular).and_then(|mut wal| {
+        wal.scan(redo.0, end.0, |r| {
+            found |= r.is_shutdown_checkpoint_of(timeline)
+        })
+    });
+    match read {
+        Ok(count) => {
+            tracing::debug!("{count} WAL records from {redo} to {end} on timeline {timeline}");
+            found
+        }
+        Err(e) => {
+            tracing::debug!("reading the WAL from {redo} to {end}: {e}");
+            false
+        }
+    }
+}
+
 impl Paf {
+    /// The check with pg_waldump (pg_xlogdump before 10), for the majors
+    /// whose WAL the agent does not read itself.
+    async fn waldump_check(&self, timeline: u32, redo: Lsn, last: &str) -> bool {
+        let tool = if self.version.at_least(10, 0) {
+            "pg_waldump"
+        } else {
+            "pg_xlogdump"
+        };
+        let out = waldump::dump(&self.cfg.bin(tool), &self.cfg.datadir, timeline, redo)
+            .run_as(&self.user)
+            .args(["--end", last])
+            .run(self.deadline)
+            .await;
+        match &out {
+            Ok(o) => {
+                tracing::debug!("{tool}: {} {}", o.describe_status(), o.combined());
+                o.success() && has_shutdown_checkpoint(&o.stdout, timeline)
+            }
+            Err(e) => {
+                tracing::debug!("{tool}: {e}");
+                false
+            }
+        }
+    }
+
     pub async fn check_switchover(&self, old: &str) -> Check {
         tracing::info!(
             "Switchover in progress from \"{old}\" to \"{}\". Need to check the last record in WAL",
@@ -103,25 +158,19 @@ impl Paf {
                 return Check::Error;
             }
         };
-        let tool = if self.version.at_least(10, 0) {
-            "pg_waldump"
+        let safe = if controlfile::NATIVE_MAJORS.contains(&self.version.major) {
+            match Lsn::parse_pg(&last) {
+                Some(end) => {
+                    let wal = self.cfg.datadir.join("pg_wal");
+                    received_shutdown_checkpoint(&wal, cd.timeline, cd.redo, end)
+                }
+                None => {
+                    tracing::debug!("last received LSN {last:?} is not an LSN");
+                    false
+                }
+            }
         } else {
-            "pg_xlogdump"
-        };
-        let out = waldump::dump(&self.cfg.bin(tool), &self.cfg.datadir, cd.timeline, cd.redo)
-            .run_as(&self.user)
-            .args(["--end", &last])
-            .run(self.deadline)
-            .await;
-        let safe = match &out {
-            Ok(o) => {
-                tracing::debug!("{tool}: {} {}", o.describe_status(), o.combined());
-                o.success() && has_shutdown_checkpoint(&o.stdout, cd.timeline)
-            }
-            Err(e) => {
-                tracing::debug!("{tool}: {e}");
-                false
-            }
+            self.waldump_check(cd.timeline, cd.redo, &last).await
         };
         if safe {
             tracing::info!("Standby received the shutdown checkpoint");

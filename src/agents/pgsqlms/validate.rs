@@ -418,7 +418,16 @@ pub async fn validate_all(
     let exec = |p: &str| crate::os::process::find_executable(&cfg.bin(p).to_string_lossy(), None);
     let waldump_ok = exec("pg_waldump").is_some() || exec("pg_xlogdump").is_some();
     let tools = ["pg_ctl", "psql", "pg_controldata", "pg_isready"];
-    if !tools.iter().all(|t| exec(t).is_some()) || !waldump_ok {
+    // The agent reads the control file and the WAL of these majors itself:
+    // pg_controldata and pg_waldump are needed for the others only (PAF
+    // needs them always: compatibility P-8, P-15).
+    let native = crate::pg::controlfile::NATIVE_MAJORS.contains(&version.major);
+    let needed: &[&str] = if native {
+        &["pg_ctl", "psql", "pg_isready"]
+    } else {
+        &tools
+    };
+    if !needed.iter().all(|t| exec(t).is_some()) || !(native || waldump_ok) {
         let paths: Vec<String> = tools
             .iter()
             .chain(&["pg_waldump", "pg_xlogdump"])

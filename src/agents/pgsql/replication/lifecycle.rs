@@ -254,7 +254,7 @@ impl Repl<'_> {
     /// The server refused our connection with 53300 (too many clients): its
     /// applications took every slot, superuser_reserved_connections too
     /// (they connect as a superuser). Only a running postmaster forks a
-    /// backend to say so, so the server runs; pg_controldata tells its role.
+    /// backend to say so, so the server runs; the control file tells its role.
     /// Failing the monitor would stop a working primary because of its
     /// clients, and the standbys are checked again at the next monitor.
     async fn busy_monitor(&self, e: &crate::pg::SqlError) -> ActionResult {
@@ -276,7 +276,7 @@ impl Repl<'_> {
         };
         tracing::warn!(
             "PostgreSQL runs but refuses new connections ({e}): reporting it running as {} from \
-             pg_controldata, nothing else checked. Keep applications off superuser roles so \
+             its control file, nothing else checked. Keep applications off superuser roles so \
              that superuser_reserved_connections stay free for this monitor",
             if rc == OcfRc::RunningPromoted {
                 "a primary"

@@ -101,7 +101,7 @@ pub fn may_rejoin(
         }
     };
     if mine.system_id.is_none() {
-        return Err("pg_controldata printed no system identifier".to_string());
+        return Err("the control data has no system identifier".to_string());
     }
     let tli = mine.timeline;
     let end = || match end {
@@ -192,7 +192,7 @@ impl Repl<'_> {
         .await
         {
             Ok(m) => m,
-            Err(e) => return keep(&format!("pg_controldata: {e}")),
+            Err(e) => return keep(&format!("control file: {e}")),
         };
         if !matches!(mine.state, DbState::ShutDown | DbState::InProduction) {
             return keep(&format!(
@@ -437,7 +437,7 @@ impl Repl<'_> {
             self.pg.deadline.within(Duration::from_secs(10)),
         )
         .await
-        .map_err(|e| RewindError::Failed(format!("pg_controldata: {e}")))?;
+        .map_err(|e| RewindError::Failed(format!("control file: {e}")))?;
         if crate::pg::pidfile::postmaster_alive(&self.pg.cfg.pgdata, &self.pg.dba).is_some() {
             return Err(RewindError::Failed("PostgreSQL is running here".into()));
         }
