@@ -747,3 +747,13 @@ pub fn unplant(names: &[PathBuf]) {
         }
     }
 }
+
+/// A not-following note (src/agents/follow.rs) written `age` seconds ago,
+/// with no restart asked for yet.
+pub fn not_following_since(age: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    format!("since={}\nattempts=0\n", now - age)
+}

@@ -369,15 +369,8 @@ fn rejoin_rewind_repairs_a_standby_that_cannot_follow() {
     let safe = m2.clone().param("rejoin", "safe");
     assert_rc(&safe.run("monitor"), 0);
     assert!(note.exists(), "no note of a standby that does not stream");
-    let since = |age: u64| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        format!("since={}\nattempts=0\n", now - age)
-    };
     // The grace period (15 s) has passed.
-    std::fs::write(&note, since(16)).unwrap();
+    std::fs::write(&note, not_following_since(16)).unwrap();
     let out = safe.run("monitor");
     assert_rc(&out, 0);
     assert!(out.stderr.contains("set rejoin=rewind"), "{}", out.stderr);

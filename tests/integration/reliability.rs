@@ -31,7 +31,9 @@ use nix::unistd::Pid;
 
 use crate::fake_cluster::FakeCluster;
 use crate::harness::*;
-use crate::replication::{agent, pair_with, Node, ADDR1, ADDR2};
+use crate::replication::{
+    agent, pair_with, standby_streams_then_primary_monitor, Node, ADDR1, ADDR2,
+};
 
 /// The op timeout of every row: short enough to keep the suite quick, long
 /// enough for a healthy action on a loaded machine.
@@ -233,6 +235,22 @@ fn reasons_are_made_stable() {
          <tmp>/bin/crm_mon x\\|y"
     );
     assert_eq!(stable("exit code 102", &[]), "exit code 102");
+}
+
+/// The rows `<id>-monitor` (a recurring monitor, any code) and `<id>-stop`
+/// (which must succeed and leave no server).
+fn monitor_then_stop(id: &str, fault: &str, a: &Agent, pg: &PgInstance) {
+    row(
+        &format!("{id}-monitor"),
+        fault,
+        &a.clone().recurring(),
+        "monitor",
+        pg,
+        &[],
+    );
+    let out = row(&format!("{id}-stop"), fault, a, "stop", pg, &[]);
+    assert_rc(&out, 0);
+    assert!(!pg.is_running());
 }
 
 /// Runs `action` of `agent` as row `id` (the fault described by `fault`)
@@ -944,20 +962,8 @@ fn passwords_stay_out_of_the_argv_of_a_rewind() {
     assert_rc(&a1.run("promote"), 0);
     fc.set_role("pgsql", "node1", "Promoted");
     fc.set_role("pgsql", "node2", "Unpromoted");
-    let streaming = || {
-        n1.pg
-            .psql("select count(*) from pg_stat_replication where state = 'streaming'")
-            .is_ok_and(|c| c == "1")
-    };
-    assert!(wait_for(Duration::from_secs(20), streaming), "no standby");
     // The primary's monitor makes node2 its synchronous standby.
-    assert_rc(
-        &a1.clone()
-            .recurring()
-            .meta("role", "Promoted")
-            .run("monitor"),
-        8,
-    );
+    standby_streams_then_primary_monitor(&n1, &a1);
     // node1 diverges (a local commit node2 never gets) and crashes; node2
     // is promoted.
     n2.pg.stop_directly();
@@ -1014,6 +1020,30 @@ fn mount(args: &[&str], target: &Path) -> Mount {
         .unwrap();
     assert!(st.success(), "mount {args:?} {}", target.display());
     Mount(target.to_path_buf())
+}
+
+/// A small tmpfs of `size` at `target`, owned by the PostgreSQL user (mode
+/// 0700, as a data directory), holding a copy of the directory `from`.
+fn small_tmpfs_with(from: &Path, size: &str, target: &Path) -> Mount {
+    let (uid, gid) = uid_of(PGDBA);
+    let m = mount(
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size},mode=0700,uid={uid},gid={gid}"),
+            "tmpfs",
+        ],
+        target,
+    );
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(target)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    m
 }
 
 /// node1 started; node2 (stopped) with `fault` on its tmpdir starts as a
@@ -1097,17 +1127,7 @@ fn pg_ctl_missing_mid_run() {
     assert_rc(&a.run("start"), 0);
     std::fs::remove_file(bin.join("pg_ctl")).unwrap();
     let fault = "pg_ctl removed after start";
-    row(
-        "pg_ctl-missing-monitor",
-        fault,
-        &a.clone().recurring(),
-        "monitor",
-        &pg,
-        &[],
-    );
-    let out = row("pg_ctl-missing-stop", fault, &a, "stop", &pg, &[]);
-    assert_rc(&out, 0);
-    assert!(!pg.is_running());
+    monitor_then_stop("pg_ctl-missing", fault, &a, &pg);
 }
 
 #[test]
@@ -1274,24 +1294,7 @@ fn pg_wal_full() {
     let pg = PgInstance::new();
     let wal = pg.pgdata().join("pg_wal");
     let walfs = pg.root.path().join("walfs");
-    let (uid, gid) = uid_of(PGDBA);
-    let m = mount(
-        &[
-            "-t",
-            "tmpfs",
-            "-o",
-            &format!("size=40m,mode=0700,uid={uid},gid={gid}"),
-            "tmpfs",
-        ],
-        &walfs,
-    );
-    let st = Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", wal.display()))
-        .arg(&walfs)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let m = small_tmpfs_with(&wal, "40m", &walfs);
     std::fs::remove_dir_all(&wal).unwrap();
     std::os::unix::fs::symlink(&walfs, &wal).unwrap();
     let a = Agent::ours()
@@ -1388,41 +1391,14 @@ fn pgdata_full() {
     let data = pg.pgdata();
     let orig = pg.root.path().join("data.orig");
     std::fs::rename(&data, &orig).unwrap();
-    let (uid, gid) = uid_of(PGDBA);
-    let m = mount(
-        &[
-            "-t",
-            "tmpfs",
-            "-o",
-            &format!("size=64m,mode=0700,uid={uid},gid={gid}"),
-            "tmpfs",
-        ],
-        &data,
-    );
-    let st = Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", orig.display()))
-        .arg(&data)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let m = small_tmpfs_with(&orig, "64m", &data);
     let a = Agent::ours()
         .on(&pg)
         .param("tmpdir", pg.tmpdir().to_str().unwrap());
     assert_rc(&a.run("start"), 0);
     fill(&data.join("filler"));
     let fault = "the data directory full (a tmpfs of 64 MB, filled)";
-    row(
-        "disk-full-pgdata-monitor",
-        fault,
-        &a.clone().recurring(),
-        "monitor",
-        &pg,
-        &[],
-    );
-    let out = row("disk-full-pgdata-stop", fault, &a, "stop", &pg, &[]);
-    assert_rc(&out, 0);
-    assert!(!pg.is_running());
+    monitor_then_stop("disk-full-pgdata", fault, &a, &pg);
     // Whatever the stop freed (statistics, the PID file) is taken again.
     fill(&data.join("filler2"));
     row("disk-full-pgdata-start", fault, &a, "start", &pg, &[]);

@@ -147,6 +147,25 @@ pub(crate) fn start_primary_and_standby(fc: &FakeCluster, a1: &Agent, a2: &Agent
     fc.set_role("pgsql", "node2", "Unpromoted");
 }
 
+/// node1, the primary, has one streaming standby within 20 s; then its
+/// monitor (which makes that standby the synchronous one) reports it
+/// promoted.
+pub(crate) fn standby_streams_then_primary_monitor(n1: &Node, a1: &Agent) {
+    let streaming = || {
+        n1.pg
+            .psql("select count(*) from pg_stat_replication where state = 'streaming'")
+            .is_ok_and(|c| c == "1")
+    };
+    assert!(wait_for(Duration::from_secs(20), streaming), "no standby");
+    assert_rc(
+        &a1.clone()
+            .recurring()
+            .meta("role", "Promoted")
+            .run("monitor"),
+        8,
+    );
+}
+
 pub(crate) fn in_recovery(pg: &PgInstance) -> String {
     pg.psql("select pg_is_in_recovery()").unwrap()
 }
@@ -741,19 +760,8 @@ fn streaming_pair_of_three() -> (Node, Node, FakeCluster, Agent, Agent) {
     let a1 = agent(&fc, &n1, "sync", ADDR1);
     let a2 = agent(&fc, &n2, "sync", ADDR1);
     start_primary_and_standby(&fc, &a1, &a2);
-    let streaming = || {
-        n1.pg
-            .psql("select count(*) from pg_stat_replication where state = 'streaming'")
-            .is_ok_and(|c| c == "1")
-    };
-    assert!(wait_for(Duration::from_secs(20), streaming), "no standby");
-    assert_rc(
-        &a1.clone()
-            .recurring()
-            .meta("role", "Promoted")
-            .run("monitor"),
-        8,
-    );
+    // The primary's monitor makes node2 its synchronous standby.
+    standby_streams_then_primary_monitor(&n1, &a1);
     assert_eq!(
         fc.attr("node2", "reboot", "pgsql-status").as_deref(),
         Some("HS:sync")
