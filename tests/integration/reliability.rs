@@ -1383,6 +1383,70 @@ fn clock_jumps_between_monitors() {
     }
 }
 
+/// The wall clock jumping while an action runs. Moving the machine's clock
+/// would move it for every process here, so the agent alone runs under
+/// libfaketime (Debian's, by LD_PRELOAD), which reads the wall clock's
+/// offset from a file the test rewrites during the action: a day ahead at
+/// 2 s, a day behind at 5 s. The monotonic clock stays real
+/// (`DONT_FAKE_MONOTONIC`), as a step of the wall clock leaves it. The
+/// actions are a monitor and a stop of a frozen postmaster, which wait
+/// until their deadlines: both end before their op timeout, and their last
+/// log line is dated a day behind (the jumps reached the agent).
+#[test]
+fn clock_jumps_during_an_action() {
+    const LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+    assert!(
+        Path::new(LIB).exists(),
+        "{LIB}: the package libfaketime is not installed (tests/run installs it)"
+    );
+    let (pg, a) = stand_alone();
+    let offset = pg.root.path().join("faketime-offset");
+    std::fs::write(&offset, "+0\n").unwrap();
+    let a = a
+        .env("LD_PRELOAD", LIB)
+        .env("FAKETIME_TIMESTAMP_FILE", offset.to_str().unwrap())
+        .env("FAKETIME_NO_CACHE", "1")
+        .env("DONT_FAKE_MONOTONIC", "1");
+    let yesterday = Command::new("date")
+        .args(["-d", "yesterday", "+%b %d"])
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap();
+    let yesterday = String::from_utf8(yesterday.stdout).unwrap();
+    let frozen = freeze_postmaster(&pg);
+    let fault = "the wall clock a day ahead, then a day behind, while the action runs \
+                 (libfaketime; the postmaster stopped with SIGSTOP, so that the action waits)";
+    for (id, agent, action) in [
+        ("clock-jump-monitor", a.clone().recurring(), "monitor"),
+        ("clock-jump-stop", a.clone(), "stop"),
+    ] {
+        std::fs::write(&offset, "+0\n").unwrap();
+        let jumps = {
+            let offset = offset.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(2));
+                std::fs::write(&offset, "+1d\n").unwrap();
+                std::thread::sleep(Duration::from_secs(3));
+                std::fs::write(&offset, "-1d\n").unwrap();
+            })
+        };
+        let out = row(id, fault, &agent, action, &pg, &[]);
+        jumps.join().unwrap();
+        let last = out.stderr.lines().last().unwrap_or_default().to_string();
+        assert!(
+            last.starts_with(yesterday.trim()),
+            "{id}: the jumps did not reach the agent (its last line: {last:?}, yesterday: \
+             {yesterday:?})\n{}",
+            out.stderr
+        );
+    }
+    drop(frozen);
+    assert!(
+        wait_for(Duration::from_secs(20), || !pg.is_running()),
+        "the thawed server did not obey the queued stop"
+    );
+}
+
 /// The data directory on a tmpfs of its own (64 MB), filled while the
 /// server runs: the monitor and the stop; then a start on the full disk.
 #[test]
