@@ -812,6 +812,8 @@ fn primary_monitor_ends_the_wal_sender_of_a_standby_whose_node_left() {
 #[test]
 fn without_quorum_the_primary_keeps_its_synchronous_standby() {
     let (n1, n2, fc, a1, _a2) = streaming_pair_of_three();
+    let status = |fc: &FakeCluster| fc.attr("node2", "forever", "pgsql-data-status");
+    assert_eq!(status(&fc).as_deref(), Some("STREAMING|SYNC"));
     let _frozen = freeze_receiver(&n2);
     fc.set_online("node2", false);
     fc.set_online("node3", false);
@@ -822,6 +824,10 @@ fn without_quorum_the_primary_keeps_its_synchronous_standby() {
         "0",
         "the WAL sender is ended all the same"
     );
+    // Commits wait for node2: it has every acknowledged one, and stays the
+    // node that may be promoted (a cut-off primary must not make it
+    // DISCONNECT: once the partition heals nobody could be promoted).
+    assert_eq!(status(&fc).as_deref(), Some("STREAMING|SYNC"));
     assert_eq!(
         rep_mode_conf(&n1),
         "synchronous_standby_names = '\"node2\"'\n"
@@ -843,8 +849,11 @@ fn without_quorum_the_primary_keeps_its_synchronous_standby() {
         "synchronous_standby_names = '\"node2\"'\n",
         "strict_sync keeps the list"
     );
+    assert_eq!(status(&fc).as_deref(), Some("STREAMING|SYNC"));
     assert_rc(&promoted_monitor(&a1), 8);
     assert_eq!(rep_mode_conf(&n1), "synchronous_standby_names = ''\n");
+    // Relaxed: commits go on without node2, which is no longer complete.
+    assert_eq!(status(&fc).as_deref(), Some("DISCONNECT"));
 }
 
 /// Without fencing, a primary in a partition without quorum stops itself

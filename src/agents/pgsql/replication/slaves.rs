@@ -157,6 +157,16 @@ pub fn plan_sync(
     }
 }
 
+/// Whether `d` is a standby the plan holds as synchronous although it does
+/// not stream (no quorum, or `strict_sync`): commits wait for it, so it
+/// still has every acknowledged commit, and its data status and score must
+/// stay what they were (the stock agent's DISCONNECT would make the one
+/// node that is complete unpromotable, and no node would be promoted once
+/// the partition heals).
+pub fn held(plan: &SyncPlan, current: &[String], d: &StandbyDecision) -> bool {
+    matches!(plan, SyncPlan::Hold(_)) && current.iter().any(|c| c.eq_ignore_ascii_case(&d.node))
+}
+
 /// With external standbys (sync mode): every streaming standby that is in
 /// the cluster or in the external list becomes synchronous, in row order.
 pub fn external_sync_targets(
@@ -172,6 +182,38 @@ pub fn external_sync_targets(
         })
         .map(|r| r.application_name.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod held_tests {
+    use super::*;
+
+    fn gone(node: &str) -> StandbyDecision {
+        StandbyDecision {
+            node: node.into(),
+            data_status: DataStatus::Disconnect,
+            score: Score::MinusInfinity,
+            status: None,
+        }
+    }
+
+    /// The partition of a primary cut off from both standbys, without
+    /// quorum: the synchronous standby is held (its status kept), the other
+    /// is not; with quorum the list is cleared and nobody is held.
+    #[test]
+    fn only_the_named_standby_of_a_held_plan_keeps_its_status() {
+        let current = vec!["node3".to_string()];
+        let decisions = vec![gone("node2"), gone("node3")];
+        let plan = plan_sync(&current, &decisions, false, false);
+        assert_eq!(plan, SyncPlan::Hold(Hold::NoQuorum));
+        assert!(held(&plan, &current, &decisions[1]));
+        assert!(!held(&plan, &current, &decisions[0]));
+        let strict = plan_sync(&current, &decisions, true, true);
+        assert!(held(&strict, &current, &decisions[1]));
+        let cleared = plan_sync(&current, &decisions, true, false);
+        assert_eq!(cleared, SyncPlan::Clear);
+        assert!(!held(&cleared, &current, &decisions[1]));
+    }
 }
 
 #[cfg(test)]

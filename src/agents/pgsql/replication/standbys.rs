@@ -101,7 +101,22 @@ impl Repl<'_> {
             cfg.promotion_by_rule(),
         );
         let mut made_sync = false;
+        // The synchronous standby plan first: a standby it holds keeps its
+        // data status and score (slaves::held).
+        let plan = if cfg.rep_mode == RepMode::Sync && !external {
+            Some(self.sync_plan(view, &decisions).await)
+        } else {
+            None
+        };
+        let current = self.pg.read_sync_names();
         for d in &decisions {
+            if plan.as_ref().is_some_and(|p| slaves::held(p, &current, d)) {
+                tracing::info!(
+                    "{} does not stream, and commits wait for it: its data status stays",
+                    d.node
+                );
+                continue;
+            }
             self.change_data_status(view, &d.node, &d.data_status)
                 .await?;
             self.change_master_score(view, &d.node, d.score).await?;
@@ -109,8 +124,8 @@ impl Repl<'_> {
                 self.change_status(view, &d.node, status).await?;
             }
         }
-        if cfg.rep_mode == RepMode::Sync && !external {
-            made_sync = self.apply_sync_plan(view, &decisions).await?;
+        if let Some(plan) = plan {
+            made_sync = self.apply_sync_plan(plan)?;
         }
         if external {
             let targets =
@@ -141,13 +156,8 @@ impl Repl<'_> {
     /// `set_sync_mode`/`set_async_mode` of the reference, decided as one
     /// plan (slaves.rs): a lost synchronous standby is replaced by a
     /// streaming one directly, and the list is cleared only when no standby
-    /// streams, this partition has quorum and `strict_sync` is off. Returns
-    /// true when a standby was just named.
-    async fn apply_sync_plan(
-        &self,
-        view: &View,
-        decisions: &[slaves::StandbyDecision],
-    ) -> Result<bool, Failure> {
+    /// streams, this partition has quorum and `strict_sync` is off.
+    async fn sync_plan(&self, view: &View, decisions: &[slaves::StandbyDecision]) -> SyncPlan {
         let current = self.pg.read_sync_names();
         let mut plan = slaves::plan_sync(
             &current,
@@ -166,6 +176,12 @@ impl Repl<'_> {
                 }
             }
         }
+        plan
+    }
+
+    /// Applies the plan. Returns true when a standby was just named.
+    fn apply_sync_plan(&self, plan: SyncPlan) -> Result<bool, Failure> {
+        let current = self.pg.read_sync_names();
         match plan {
             SyncPlan::Keep => Ok(false),
             SyncPlan::Name(node) => {
