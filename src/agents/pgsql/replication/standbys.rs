@@ -125,7 +125,7 @@ impl Repl<'_> {
             }
         }
         if let Some(plan) = plan {
-            made_sync = self.apply_sync_plan(plan)?;
+            made_sync = self.apply_sync_plan(plan).await?;
         }
         if external {
             let targets =
@@ -180,8 +180,23 @@ impl Repl<'_> {
     }
 
     /// Applies the plan. Returns true when a standby was just named.
-    fn apply_sync_plan(&self, plan: SyncPlan) -> Result<bool, Failure> {
+    async fn apply_sync_plan(&self, plan: SyncPlan) -> Result<bool, Failure> {
         let current = self.pg.read_sync_names();
+        // The standbys' attributes were written since the plan was made
+        // (seconds, when the attribute daemon is slow), and the membership
+        // may have changed meanwhile: a relaxing is confirmed with the
+        // controller right before it is done, never on an older answer.
+        let plan = match plan {
+            SyncPlan::Clear => match self.pm.has_quorum().await {
+                Ok(true) => SyncPlan::Clear,
+                Ok(false) => SyncPlan::Hold(Hold::NoQuorum),
+                Err(e) => {
+                    tracing::warn!("cannot ask the controller for quorum: {e}");
+                    SyncPlan::Hold(Hold::NoQuorum)
+                }
+            },
+            other => other,
+        };
         match plan {
             SyncPlan::Keep => Ok(false),
             SyncPlan::Name(node) => {
