@@ -103,12 +103,12 @@ impl Repl<'_> {
         let mut made_sync = false;
         // The synchronous standby plan first: a standby it holds keeps its
         // data status and score (slaves::held).
+        let current = self.pg.read_sync_names();
         let plan = if cfg.rep_mode == RepMode::Sync && !external {
-            Some(self.sync_plan(view, &decisions).await)
+            Some(self.sync_plan(view, &current, &decisions).await)
         } else {
             None
         };
-        let current = self.pg.read_sync_names();
         for d in &decisions {
             if plan.as_ref().is_some_and(|p| slaves::held(p, &current, d)) {
                 tracing::info!(
@@ -125,7 +125,7 @@ impl Repl<'_> {
             }
         }
         if let Some(plan) = plan {
-            made_sync = self.apply_sync_plan(plan).await?;
+            made_sync = self.apply_sync_plan(plan, &current).await?;
         }
         if external {
             let targets =
@@ -157,10 +157,14 @@ impl Repl<'_> {
     /// plan (slaves.rs): a lost synchronous standby is replaced by a
     /// streaming one directly, and the list is cleared only when no standby
     /// streams, this partition has quorum and `strict_sync` is off.
-    async fn sync_plan(&self, view: &View, decisions: &[slaves::StandbyDecision]) -> SyncPlan {
-        let current = self.pg.read_sync_names();
+    async fn sync_plan(
+        &self,
+        view: &View,
+        current: &[String],
+        decisions: &[slaves::StandbyDecision],
+    ) -> SyncPlan {
         let mut plan = slaves::plan_sync(
-            &current,
+            current,
             decisions,
             view.is_quorate(),
             self.pg.cfg.strict_sync,
@@ -180,8 +184,7 @@ impl Repl<'_> {
     }
 
     /// Applies the plan. Returns true when a standby was just named.
-    async fn apply_sync_plan(&self, plan: SyncPlan) -> Result<bool, Failure> {
-        let current = self.pg.read_sync_names();
+    async fn apply_sync_plan(&self, plan: SyncPlan, current: &[String]) -> Result<bool, Failure> {
         // The standbys' attributes were written since the plan was made
         // (seconds, when the attribute daemon is slow), and the membership
         // may have changed meanwhile: a relaxing is confirmed with the
